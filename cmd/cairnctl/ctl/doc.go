@@ -1,0 +1,20 @@
+// Package ctl implements cairnctl, a command line client for Cairn that is a
+// drop-in replacement for etcdctl 3.7 (go.etcd.io/etcd/etcdctl/v3).
+//
+// It owns the command tree (put, get, del, txn, watch, lease, compaction,
+// endpoint, member, snapshot, version, options), the global flags and their
+// ETCDCTL_* environment variables, and the output printers (simple, fields,
+// json, protobuf, table). It talks to a cluster only through
+// go.etcd.io/etcd/client/v3, never through Cairn's internal packages, so it
+// works against any etcd-v3-compatible server.
+//
+// Compatibility is byte-for-byte where it can be observed by a script:
+// the text on stdout and stderr, the "Error: ..." lines and the exit codes
+// match etcdctl 3.7.3 for the same inputs and server responses. Where
+// etcdctl panics (an unknown compare operator in a txn, a lease compare) or
+// hangs (help requested inside a txn line), cairnctl reports an error
+// instead.
+//
+// Entry point: Main runs one invocation with explicit arguments and streams
+// and returns the process exit code.
+package ctl

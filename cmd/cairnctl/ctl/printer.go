@@ -1,0 +1,243 @@
+package ctl
+
+import (
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// printer renders command results in one output format (--write-out). A
+// format that cannot show a result returns an error with exitBadFeature,
+// after the request has been made, as etcdctl does.
+type printer interface {
+	Del(*clientv3.DeleteResponse) error
+	Get(*clientv3.GetResponse) error
+	Put(*clientv3.PutResponse) error
+	Txn(*clientv3.TxnResponse) error
+	Watch(*clientv3.WatchResponse) error
+
+	Grant(*clientv3.LeaseGrantResponse) error
+	Revoke(clientv3.LeaseID, *clientv3.LeaseRevokeResponse) error
+	KeepAlive(*clientv3.LeaseKeepAliveResponse) error
+	TimeToLive(r *clientv3.LeaseTimeToLiveResponse, keys bool) error
+	Leases(*clientv3.LeaseLeasesResponse) error
+
+	MemberAdd(*clientv3.MemberAddResponse) error
+	MemberRemove(id uint64, r *clientv3.MemberRemoveResponse) error
+	MemberUpdate(id uint64, r *clientv3.MemberUpdateResponse) error
+	MemberPromote(id uint64, r *clientv3.MemberPromoteResponse) error
+	MemberList(*clientv3.MemberListResponse) error
+
+	EndpointHealth([]epHealth) error
+	EndpointStatus([]epStatus) error
+	EndpointHashKV([]epHashKV) error
+}
+
+// newPrinter returns the printer for format, or nil for an unknown format.
+// Results go to w; the simple printer reports unhealthy endpoints on ew.
+func newPrinter(format string, isHex bool, w, ew io.Writer) printer {
+	switch format {
+	case "simple":
+		return &simplePrinter{w: w, ew: ew, isHex: isHex}
+	case "fields":
+		return &fieldsPrinter{printer: unsupportedPrinter("fields"), w: w, isHex: isHex}
+	case "json":
+		return newJSONPrinter(w, ew, isHex)
+	case "protobuf":
+		return newProtobufPrinter(w, ew)
+	case "table":
+		return &tablePrinter{printer: unsupportedPrinter("table"), w: w}
+	}
+	return nil
+}
+
+// messagePrinter prints each result as one message through emit, handing it
+// the wire (etcdserverpb) type where the client type is only a rename of it.
+// The json and protobuf printers are built on it.
+type messagePrinter struct {
+	emit func(any) error
+	// endpoint prints endpoint results, which have no wire type.
+	endpoint func(any) error
+}
+
+func (p *messagePrinter) Del(r *clientv3.DeleteResponse) error {
+	return p.emit((*pb.DeleteRangeResponse)(r))
+}
+func (p *messagePrinter) Get(r *clientv3.GetResponse) error { return p.emit((*pb.RangeResponse)(r)) }
+func (p *messagePrinter) Put(r *clientv3.PutResponse) error { return p.emit((*pb.PutResponse)(r)) }
+func (p *messagePrinter) Txn(r *clientv3.TxnResponse) error { return p.emit((*pb.TxnResponse)(r)) }
+func (p *messagePrinter) Watch(r *clientv3.WatchResponse) error {
+	return p.emit(r)
+}
+func (p *messagePrinter) Grant(r *clientv3.LeaseGrantResponse) error { return p.emit(r) }
+func (p *messagePrinter) Revoke(_ clientv3.LeaseID, r *clientv3.LeaseRevokeResponse) error {
+	return p.emit(r)
+}
+func (p *messagePrinter) KeepAlive(r *clientv3.LeaseKeepAliveResponse) error { return p.emit(r) }
+func (p *messagePrinter) TimeToLive(r *clientv3.LeaseTimeToLiveResponse, _ bool) error {
+	return p.emit(r)
+}
+func (p *messagePrinter) Leases(r *clientv3.LeaseLeasesResponse) error { return p.emit(r) }
+func (p *messagePrinter) MemberAdd(r *clientv3.MemberAddResponse) error {
+	return p.emit((*pb.MemberAddResponse)(r))
+}
+func (p *messagePrinter) MemberRemove(_ uint64, r *clientv3.MemberRemoveResponse) error {
+	return p.emit((*pb.MemberRemoveResponse)(r))
+}
+func (p *messagePrinter) MemberUpdate(_ uint64, r *clientv3.MemberUpdateResponse) error {
+	return p.emit((*pb.MemberUpdateResponse)(r))
+}
+func (p *messagePrinter) MemberPromote(_ uint64, r *clientv3.MemberPromoteResponse) error {
+	return p.emit((*pb.MemberPromoteResponse)(r))
+}
+func (p *messagePrinter) MemberList(r *clientv3.MemberListResponse) error {
+	return p.emit((*pb.MemberListResponse)(r))
+}
+func (p *messagePrinter) EndpointHealth(r []epHealth) error { return p.endpoint(r) }
+func (p *messagePrinter) EndpointStatus(r []epStatus) error { return p.endpoint(r) }
+func (p *messagePrinter) EndpointHashKV(r []epHashKV) error { return p.endpoint(r) }
+
+// unsupportedPrinter fails every result with "<format> not supported as
+// output format"; printers embed it for what they cannot show.
+func unsupportedPrinter(format string) printer {
+	f := func(any) error {
+		return failf(exitBadFeature, "%s not supported as output format", format)
+	}
+	return &messagePrinter{emit: f, endpoint: f}
+}
+
+// epHealth is the health of one endpoint, as "endpoint health" reports it.
+type epHealth struct {
+	Ep     string `json:"endpoint"`
+	Health bool   `json:"health"`
+	Took   string `json:"took"`
+	Error  string `json:"error,omitempty"`
+}
+
+// epStatus is one endpoint's status response.
+type epStatus struct {
+	Ep   string                   `json:"Endpoint"`
+	Resp *clientv3.StatusResponse `json:"Status"`
+}
+
+// epHashKV is one endpoint's KV hash response.
+type epHashKV struct {
+	Ep   string                   `json:"Endpoint"`
+	Resp *clientv3.HashKVResponse `json:"HashKV"`
+}
+
+// printKV prints a key and its value on separate lines, or only the value.
+func printKV(w io.Writer, isHex, valueOnly bool, kv *mvccpb.KeyValue) {
+	k, v := string(kv.GetKey()), string(kv.GetValue())
+	if isHex {
+		k, v = hexEscape(kv.GetKey()), hexEscape(kv.GetValue())
+	}
+	if !valueOnly {
+		fmt.Fprintln(w, k)
+	}
+	fmt.Fprintln(w, v)
+}
+
+// hexEscape writes every byte as \xNN, the --hex form of keys and values.
+func hexEscape(b []byte) string {
+	h := hex.EncodeToString(b)
+	var sb strings.Builder
+	sb.Grow(2 * len(h))
+	for i := 0; i < len(h); i += 2 {
+		sb.WriteString(`\x`)
+		sb.WriteString(h[i : i+2])
+	}
+	return sb.String()
+}
+
+// memberListTable is the member list as the simple and table formats show it.
+func memberListTable(r *clientv3.MemberListResponse) (hdr []string, rows [][]string) {
+	hdr = []string{"ID", "Status", "Name", "Peer Addrs", "Client Addrs", "Is Learner"}
+	if r == nil {
+		return hdr, nil
+	}
+	for _, m := range r.Members {
+		status := "started"
+		if m.Name == "" {
+			// A member that was added but has not joined has no name yet.
+			status = "unstarted"
+		}
+		rows = append(rows, []string{
+			strconv.FormatUint(m.ID, 16),
+			status,
+			m.Name,
+			strings.Join(m.PeerURLs, ","),
+			strings.Join(m.ClientURLs, ","),
+			strconv.FormatBool(m.IsLearner),
+		})
+	}
+	return hdr, rows
+}
+
+func endpointHealthTable(hs []epHealth) (hdr []string, rows [][]string) {
+	hdr = []string{"endpoint", "health", "took", "error"}
+	for _, h := range hs {
+		rows = append(rows, []string{h.Ep, strconv.FormatBool(h.Health), h.Took, h.Error})
+	}
+	return hdr, rows
+}
+
+func endpointStatusTable(sts []epStatus) (hdr []string, rows [][]string) {
+	hdr = []string{
+		"endpoint", "ID", "version", "storage version", "db size", "in use", "percentage not in use", "quota",
+		"is leader", "is learner", "raft term", "raft index", "raft applied index", "errors",
+		"downgrade target version", "downgrade enabled",
+	}
+	for _, st := range sts {
+		r := (*pb.StatusResponse)(st.Resp)
+		rows = append(rows, []string{
+			st.Ep,
+			strconv.FormatUint(r.GetHeader().GetMemberId(), 16),
+			r.GetVersion(),
+			r.GetStorageVersion(),
+			humanize.Bytes(uint64(r.GetDbSize())),
+			humanize.Bytes(uint64(r.GetDbSizeInUse())),
+			percentNotInUse(r.GetDbSize(), r.GetDbSizeInUse()),
+			humanize.Bytes(uint64(r.GetDbSizeQuota())),
+			strconv.FormatBool(r.GetLeader() == r.GetHeader().GetMemberId()),
+			strconv.FormatBool(r.GetIsLearner()),
+			strconv.FormatUint(r.GetRaftTerm(), 10),
+			strconv.FormatUint(r.GetRaftIndex(), 10),
+			strconv.FormatUint(r.GetRaftAppliedIndex(), 10),
+			strings.Join(r.GetErrors(), ", "),
+			r.GetDowngradeInfo().GetTargetVersion(),
+			strconv.FormatBool(r.GetDowngradeInfo().GetEnabled()),
+		})
+	}
+	return hdr, rows
+}
+
+// percentNotInUse is 100 - inUse*100/size in integer arithmetic, as etcdctl
+// computes it. etcdctl divides by zero on an empty size; we print 0%.
+func percentNotInUse(size, inUse int64) string {
+	if size == 0 {
+		return "0%"
+	}
+	return strconv.FormatInt(100-inUse*100/size, 10) + "%"
+}
+
+func endpointHashKVTable(hs []epHashKV) (hdr []string, rows [][]string) {
+	hdr = []string{"endpoint", "hash", "hash_revision"}
+	for _, h := range hs {
+		r := (*pb.HashKVResponse)(h.Resp)
+		rows = append(rows, []string{
+			h.Ep,
+			strconv.FormatUint(uint64(r.GetHash()), 10),
+			strconv.FormatInt(r.GetHashRevision(), 10),
+		})
+	}
+	return hdr, rows
+}
