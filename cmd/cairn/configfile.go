@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+
+	"go.yaml.in/yaml/v2"
+)
+
+// fileConfig is the part of etcd's YAML configuration file that Cairn
+// reads. The keys are etcd's (its flag names). As in etcd, URL lists are
+// comma-separated strings, and heartbeat-interval and election-timeout are
+// integer milliseconds (etcd's own usage text says "nanoseconds" for
+// duration fields; these two are not durations in its config struct).
+type fileConfig struct {
+	Name                     string `yaml:"name"`
+	DataDir                  string `yaml:"data-dir"`
+	WALDir                   string `yaml:"wal-dir"`
+	SnapshotCount            uint64 `yaml:"snapshot-count"`
+	HeartbeatInterval        uint   `yaml:"heartbeat-interval"`
+	ElectionTimeout          uint   `yaml:"election-timeout"`
+	ListenPeerURLs           string `yaml:"listen-peer-urls"`
+	ListenClientURLs         string `yaml:"listen-client-urls"`
+	MaxTxnOps                uint   `yaml:"max-txn-ops"`
+	MaxRequestBytes          uint   `yaml:"max-request-bytes"`
+	QuotaBackendBytes        int64  `yaml:"quota-backend-bytes"`
+	InitialAdvertisePeerURLs string `yaml:"initial-advertise-peer-urls"`
+	AdvertiseClientURLs      string `yaml:"advertise-client-urls"`
+	InitialCluster           string `yaml:"initial-cluster"`
+	InitialClusterState      string `yaml:"initial-cluster-state"`
+	InitialClusterToken      string `yaml:"initial-cluster-token"`
+	AutoCompactionRetention  string `yaml:"auto-compaction-retention"`
+	AutoCompactionMode       string `yaml:"auto-compaction-mode"`
+	LogLevel                 string `yaml:"log-level"`
+}
+
+// fileOnlyKeys are etcd config-file keys that are not flag names; Cairn
+// ignores them with a warning, like the flags in ignoredFlags.
+var fileOnlyKeys = []ignoredFlag{
+	{name: "client-transport-security", tls: true},
+	{name: "peer-transport-security", tls: true},
+	{name: "socket-options"},
+	{name: "discovery-config"},
+	{name: "experimental-snapshot-catch-up-entries"},
+}
+
+// loadConfigFile reads an etcd YAML configuration file into settings. As
+// in etcd, keys it does not set keep their defaults, an empty URL list
+// keeps the default, and unknown keys are ignored (Cairn logs them).
+func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	s := newSettings()
+	cfg := s.cfg
+	fc := fileConfig{
+		Name:                    cfg.Name,
+		WALDir:                  cfg.WALDir,
+		SnapshotCount:           cfg.SnapshotCount,
+		HeartbeatInterval:       s.heartbeatMs,
+		ElectionTimeout:         s.electionMs,
+		MaxTxnOps:               cfg.MaxTxnOps,
+		MaxRequestBytes:         cfg.MaxRequestBytes,
+		QuotaBackendBytes:       cfg.QuotaBackendBytes,
+		InitialClusterState:     cfg.InitialClusterState,
+		InitialClusterToken:     cfg.InitialClusterToken,
+		AutoCompactionRetention: cfg.AutoCompactionRetention,
+		AutoCompactionMode:      cfg.AutoCompactionMode,
+		LogLevel:                cfg.LogLevel,
+	}
+	if err := yaml.Unmarshal(b, &fc); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	var keys map[string]any
+	if err := yaml.Unmarshal(b, &keys); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+
+	cfg.Name = fc.Name
+	cfg.DataDir = fc.DataDir
+	cfg.WALDir = fc.WALDir
+	cfg.SnapshotCount = fc.SnapshotCount
+	s.heartbeatMs = fc.HeartbeatInterval
+	s.electionMs = fc.ElectionTimeout
+	cfg.MaxTxnOps = fc.MaxTxnOps
+	cfg.MaxRequestBytes = fc.MaxRequestBytes
+	cfg.QuotaBackendBytes = fc.QuotaBackendBytes
+	cfg.InitialClusterToken = fc.InitialClusterToken
+	cfg.AutoCompactionRetention = fc.AutoCompactionRetention
+	cfg.AutoCompactionMode = fc.AutoCompactionMode
+	cfg.LogLevel = fc.LogLevel
+	cfg.InitialClusterState = fc.InitialClusterState
+	if cfg.InitialClusterState == "" {
+		cfg.InitialClusterState = "new"
+	}
+	s.initialCluster = fc.InitialCluster
+	if err := setURLs(&cfg.ListenPeerURLs, "listen-peer-urls", fc.ListenPeerURLs); err != nil {
+		return nil, err
+	}
+	if err := setURLs(&cfg.ListenClientURLs, "listen-client-urls", fc.ListenClientURLs); err != nil {
+		return nil, err
+	}
+	if err := setURLs(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", fc.InitialAdvertisePeerURLs); err != nil {
+		return nil, err
+	}
+	if err := setURLs(&cfg.AdvertiseClientURLs, "advertise-client-urls", fc.AdvertiseClientURLs); err != nil {
+		return nil, err
+	}
+
+	implemented := newCommandLine(newSettings(), io.Discard, lg).helpOrder
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		v := keys[k]
+		s.set[k] = true
+		if d, ok := refusedFlags[k]; ok {
+			if v != nil && fmt.Sprint(v) != d {
+				s.refused[k] = fmt.Sprint(v)
+			}
+			continue
+		}
+		if slices.Contains(implemented, k) {
+			continue
+		}
+		if i := slices.IndexFunc(ignoredFlags, func(f ignoredFlag) bool { return f.name == k }); i >= 0 {
+			warnIgnored(lg, ignoredFlags[i], fmt.Sprint(v))
+			continue
+		}
+		if i := slices.IndexFunc(fileOnlyKeys, func(f ignoredFlag) bool { return f.name == k }); i >= 0 {
+			warnIgnored(lg, fileOnlyKeys[i], fmt.Sprint(v))
+			continue
+		}
+		lg.Warn("unknown configuration file key; ignoring", "key", k, "path", path)
+	}
+	return s, nil
+}
+
+// setURLs parses a config-file URL list into *dst; an empty string keeps
+// the default, as in etcd.
+func setURLs(dst *[]url.URL, key, in string) error {
+	if in == "" {
+		return nil
+	}
+	us, err := parseURLs(in)
+	if err != nil {
+		return fmt.Errorf("config file: %s: %w", key, err)
+	}
+	*dst = us
+	return nil
+}

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnkv/cairn/server"
+)
+
+// settings is what the command line, the environment or a config file
+// asked for, before it is finished into a server.Config: a few settings
+// are kept in etcd's own form (milliseconds, the --initial-cluster string)
+// until defaults that depend on other settings have been derived.
+type settings struct {
+	cfg *server.Config
+
+	initialCluster string
+	heartbeatMs    uint
+	electionMs     uint
+
+	// set names each setting given explicitly, by flag, environment
+	// variable or config-file key: some defaults depend on it.
+	set map[string]bool
+	// refused maps each refused flag (see refusedFlags) given a
+	// non-default value to that value.
+	refused map[string]string
+}
+
+// newSettings returns etcd's defaults, taken from server.NewConfig. The
+// data directory is left empty: it defaults to "${name}.cairn", which is
+// known only once the name is.
+func newSettings() *settings {
+	cfg := server.NewConfig()
+	cfg.DataDir = ""
+	return &settings{
+		cfg:            cfg,
+		initialCluster: initialClusterFromName(cfg.Name, cfg.InitialAdvertisePeerURLs),
+		heartbeatMs:    uint(cfg.HeartbeatInterval / time.Millisecond),
+		electionMs:     uint(cfg.ElectionTimeout / time.Millisecond),
+		set:            map[string]bool{},
+		refused:        map[string]string{},
+	}
+}
+
+// commandLine is the flag set and the flags that are not settings.
+type commandLine struct {
+	fs           *flag.FlagSet
+	configFile   string
+	printVersion bool
+	// helpOrder lists the implemented flags in the order help shows them.
+	helpOrder []string
+}
+
+// newCommandLine defines etcd's server flags on a flag set writing its
+// errors to stderr, binding the implemented ones to s. Like etcd it uses
+// the standard flag package, so "-name x", "--name x" and "--name=x" are
+// all accepted.
+func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine {
+	c := &commandLine{fs: flag.NewFlagSet("cairn", flag.ContinueOnError)}
+	fs := c.fs
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	cfg := s.cfg
+
+	def := func(name string) { c.helpOrder = append(c.helpOrder, name) }
+	str := func(p *string, name, help string) { fs.StringVar(p, name, *p, help); def(name) }
+	urls := func(p *[]url.URL, name, help string) { fs.Var(&urlsValue{p}, name, help); def(name) }
+
+	// member
+	str(&cfg.Name, "name", "Human-readable name for this member.")
+	str(&cfg.DataDir, "data-dir", "Path to the data directory.")
+	fs.Lookup("data-dir").DefValue = "${name}.cairn" // derived once the name is known
+	str(&cfg.WALDir, "wal-dir", "Path to the dedicated wal directory.")
+	fs.Uint64Var(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount, "Number of committed transactions to trigger a snapshot.")
+	def("snapshot-count")
+	fs.UintVar(&s.heartbeatMs, "heartbeat-interval", s.heartbeatMs, "Time (in milliseconds) of a heartbeat interval.")
+	def("heartbeat-interval")
+	fs.UintVar(&s.electionMs, "election-timeout", s.electionMs, "Time (in milliseconds) for an election to timeout.")
+	def("election-timeout")
+	urls(&cfg.ListenPeerURLs, "listen-peer-urls", "List of URLs to listen on for peer traffic.")
+	urls(&cfg.ListenClientURLs, "listen-client-urls", "List of URLs to listen on for client gRPC and HTTP traffic.")
+	fs.UintVar(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
+	def("max-txn-ops")
+	fs.UintVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
+	def("max-request-bytes")
+	fs.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes, "Raise alarms when backend size exceeds the given quota (0 defaults to 2 GiB).")
+	def("quota-backend-bytes")
+
+	// clustering
+	urls(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", "List of this member's peer URLs to advertise to the rest of the cluster.")
+	str(&s.initialCluster, "initial-cluster", "Initial cluster configuration for bootstrapping (default \"${name}=${initial-advertise-peer-urls}\").")
+	fs.Var(&choiceValue{p: &cfg.InitialClusterState, valid: []string{"new", "existing"}}, "initial-cluster-state",
+		"Initial cluster state ('new' when bootstrapping a new cluster or 'existing' when adding new members to an existing cluster).")
+	def("initial-cluster-state")
+	str(&cfg.InitialClusterToken, "initial-cluster-token", "Initial cluster token for the cluster during bootstrap.")
+	urls(&cfg.AdvertiseClientURLs, "advertise-client-urls", "List of this member's client URLs to advertise to the public.")
+	str(&cfg.AutoCompactionRetention, "auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 or empty means disable auto compaction.")
+	str(&cfg.AutoCompactionMode, "auto-compaction-mode", "Interpret 'auto-compaction-retention' as one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.")
+
+	// logging
+	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
+
+	// not settings
+	fs.StringVar(&c.configFile, "config-file", "", "Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")
+	def("config-file")
+	fs.BoolVar(&c.printVersion, "version", false, "Print the version and exit.")
+	def("version")
+
+	for _, f := range ignoredFlags {
+		fs.Var(&ignoredValue{flag: f, lg: lg}, f.name, "Ignored: not implemented by Cairn.")
+	}
+	for name, d := range refusedFlags {
+		v := &refusedValue{name: name, def: d, isBool: d == "false"}
+		fs.Var(v, name, "Not supported by Cairn.")
+	}
+	return c
+}
+
+// refusedSet records, after parsing, which refused flags were given a
+// non-default value.
+func (c *commandLine) refusedSet(s *settings) {
+	c.fs.Visit(func(f *flag.Flag) {
+		if v, ok := f.Value.(*refusedValue); ok && v.got != nil {
+			s.refused[f.Name] = *v.got
+		}
+	})
+}
+
+// usage is shown on a usage error, as etcd shows its own.
+const usage = `Usage:
+
+  cairn [flags]
+    Start a Cairn member.
+
+  cairn --version
+    Show the version of Cairn.
+
+  cairn -h | --help
+    Show the help information about Cairn.
+
+  cairn --config-file
+    Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.
+`
+
+// printHelp writes the long help (etcd's "--help" output) to w.
+func (c *commandLine) printHelp(w io.Writer) {
+	fmt.Fprintln(w, "Flags (each also settable as ETCD_<FLAG_NAME>, for example ETCD_DATA_DIR):")
+	for _, name := range c.helpOrder {
+		f := c.fs.Lookup(name)
+		fmt.Fprintf(w, "  --%s '%s'\n    %s\n", f.Name, f.DefValue, f.Usage)
+	}
+	var ignored []string
+	for _, f := range ignoredFlags {
+		ignored = append(ignored, f.name)
+	}
+	fmt.Fprintf(w, "\nAccepted for compatibility with etcd and ignored, with a warning:\n  %s\n  and any --experimental-* flag.\n",
+		strings.Join(ignored, ", "))
+	fmt.Fprintln(w, "\nNot supported (refused unless left at their default): --force-new-cluster, --discovery-srv, --discovery-endpoints, --discovery-token.")
+}
+
+// urlsValue is a flag.Value holding a comma-separated URL list.
+type urlsValue struct{ p *[]url.URL }
+
+func (v *urlsValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return joinURLs(*v.p)
+}
+
+func (v *urlsValue) Set(s string) error {
+	us, err := parseURLs(s)
+	if err != nil {
+		return err
+	}
+	*v.p = us
+	return nil
+}
+
+// choiceValue is a flag.Value that accepts one of a fixed set of strings.
+type choiceValue struct {
+	p     *string
+	valid []string
+}
+
+func (v *choiceValue) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v *choiceValue) Set(s string) error {
+	for _, ok := range v.valid {
+		if s == ok {
+			*v.p = s
+			return nil
+		}
+	}
+	return fmt.Errorf("invalid value (want %s)", quoteJoin(v.valid))
+}
+
+func quoteJoin(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, " or ")
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"flag"
+	"log/slog"
+	"strings"
+)
+
+// Cairn accepts every flag etcd 3.7 accepts, so that a manifest written for
+// etcd starts Cairn unchanged. The flags it does not implement yet are
+// listed here: setting one logs a warning and has no effect. They are, by
+// area (each also settable as ETCD_<NAME> and as a config-file key):
+//
+//   - TLS (the member serves plain HTTP/gRPC; a warning says so): cert-file,
+//     key-file, client-cert-file, client-key-file, client-cert-auth,
+//     client-crl-file, client-cert-allowed-hostname, trusted-ca-file,
+//     auto-tls, peer-cert-file, peer-key-file, peer-client-cert-file,
+//     peer-client-key-file, peer-client-cert-auth, peer-trusted-ca-file,
+//     peer-auto-tls, peer-crl-file, peer-cert-allowed-cn,
+//     peer-cert-allowed-hostname, peer-skip-client-san-verification,
+//     self-signed-cert-validity, cipher-suites, tls-min-version,
+//     tls-max-version.
+//   - Observability: metrics, listen-metrics-urls, enable-pprof, logger,
+//     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
+//     enable-distributed-tracing, distributed-tracing-*.
+//   - HTTP front end: listen-client-http-urls, enable-grpc-gateway, cors,
+//     host-whitelist, max-concurrent-streams, grpc-keepalive-*.
+//   - Storage and Raft tuning: max-snapshots, max-wals,
+//     snapshot-catchup-entries, backend-*, bootstrap-defrag-threshold-megabytes,
+//     unsafe-no-fsync, memory-mlock, initial-election-tick-advance, pre-vote,
+//     strict-reconfig-check, raft-read-timeout, raft-write-timeout,
+//     socket-reuse-port, socket-reuse-address, max-learners.
+//   - Background checks and timers: corrupt-check-time,
+//     compact-hash-check-time, compaction-batch-limit,
+//     compaction-sleep-interval, downgrade-check-time,
+//     watch-progress-notify-interval, warning-apply-duration,
+//     warning-unary-request-duration.
+//   - Auth: auth-token, auth-token-ttl, bcrypt-cost.
+//   - Misc: feature-gates, v2-deprecation, discovery-fallback and the
+//     discovery client settings (discovery-cert, -key, -cacert, -user,
+//     -password, -dial-timeout, -request-timeout, -keepalive-*,
+//     -insecure-*, discovery-srv-name).
+//   - Every --experimental-* flag of etcd 3.5 and 3.6. etcd 3.7 itself
+//     rejects them (they were renamed or became feature gates); Cairn takes
+//     them so that older manifests still start.
+//   - etcd's own long-ignored v2 flags (config, force, snapshot, v, vv,
+//     cluster-*, peer-heartbeat-interval, ...), ignored as etcd does.
+//
+// A few flags change what the member does so much that ignoring them would
+// start a member other than the one asked for; Cairn refuses to start when
+// they are set to anything but their default: force-new-cluster,
+// discovery-srv, discovery-endpoints and discovery-token.
+
+// ignoredFlag is an etcd flag Cairn accepts and does nothing with.
+type ignoredFlag struct {
+	name string
+	// isBool is whether the flag takes no value ("--auto-tls" rather than
+	// "--cert-file x"), so that the argument after it is read as etcd would.
+	isBool bool
+	// tls marks the flags whose absence changes security, to warn louder.
+	tls bool
+}
+
+func valueFlags(names ...string) []ignoredFlag {
+	fs := make([]ignoredFlag, len(names))
+	for i, n := range names {
+		fs[i] = ignoredFlag{name: n}
+	}
+	return fs
+}
+
+func boolFlags(names ...string) []ignoredFlag {
+	fs := valueFlags(names...)
+	for i := range fs {
+		fs[i].isBool = true
+	}
+	return fs
+}
+
+func tlsFlags(fs []ignoredFlag) []ignoredFlag {
+	for i := range fs {
+		fs[i].tls = true
+	}
+	return fs
+}
+
+// ignoredFlags lists, from etcd 3.7.3's embed.Config.AddFlags and
+// etcdmain's own flags, every flag Cairn does not implement.
+var ignoredFlags = concat(
+	tlsFlags(valueFlags(
+		"cert-file", "key-file", "client-cert-file", "client-key-file",
+		"client-crl-file", "client-cert-allowed-hostname", "trusted-ca-file",
+		"peer-cert-file", "peer-key-file", "peer-client-cert-file",
+		"peer-client-key-file", "peer-trusted-ca-file", "peer-crl-file",
+		"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
+		"self-signed-cert-validity", "cipher-suites", "tls-min-version",
+		"tls-max-version",
+	)),
+	tlsFlags(boolFlags(
+		"client-cert-auth", "auto-tls", "peer-client-cert-auth",
+		"peer-auto-tls", "peer-skip-client-san-verification",
+	)),
+	valueFlags(
+		"metrics", "listen-metrics-urls", "logger", "log-outputs",
+		"log-format", "log-rotation-config-json",
+		"distributed-tracing-address", "distributed-tracing-instance-id",
+		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
+		"listen-client-http-urls", "cors", "host-whitelist",
+		"max-concurrent-streams", "grpc-keepalive-interval",
+		"grpc-keepalive-min-time", "grpc-keepalive-timeout",
+		"max-snapshots", "max-wals", "snapshot-catchup-entries",
+		"backend-batch-interval", "backend-batch-limit",
+		"backend-bbolt-freelist-type", "bootstrap-defrag-threshold-megabytes",
+		"raft-read-timeout", "raft-write-timeout", "max-learners",
+		"corrupt-check-time", "compact-hash-check-time",
+		"compaction-batch-limit", "compaction-sleep-interval",
+		"downgrade-check-time", "watch-progress-notify-interval",
+		"warning-apply-duration", "warning-unary-request-duration",
+		"auth-token", "auth-token-ttl", "bcrypt-cost",
+		"feature-gates", "v2-deprecation", "discovery-fallback",
+		"discovery-cert", "discovery-key", "discovery-cacert",
+		"discovery-user", "discovery-password", "discovery-dial-timeout",
+		"discovery-request-timeout", "discovery-keepalive-time",
+		"discovery-keepalive-timeout", "discovery-srv-name",
+	),
+	boolFlags(
+		"enable-pprof", "enable-log-rotation", "enable-distributed-tracing",
+		"enable-grpc-gateway", "unsafe-no-fsync", "memory-mlock",
+		"initial-election-tick-advance", "pre-vote", "strict-reconfig-check",
+		"socket-reuse-port", "socket-reuse-address",
+		"discovery-insecure-transport", "discovery-insecure-skip-tls-verify",
+	),
+	// etcd 3.5 and 3.6 experimental flags (gone from 3.7). Any other
+	// --experimental-* name is also accepted: see registerExperimental.
+	valueFlags(
+		"experimental-bootstrap-defrag-threshold-megabytes",
+		"experimental-compact-hash-check-time",
+		"experimental-compaction-batch-limit",
+		"experimental-compaction-sleep-interval",
+		"experimental-corrupt-check-time",
+		"experimental-distributed-tracing-address",
+		"experimental-distributed-tracing-instance-id",
+		"experimental-distributed-tracing-sampling-rate",
+		"experimental-distributed-tracing-service-name",
+		"experimental-downgrade-check-time",
+		"experimental-snapshot-catchup-entries",
+		"experimental-warning-apply-duration",
+		"experimental-warning-unary-request-duration",
+		"experimental-watch-progress-notify-interval",
+		"experimental-enable-v2v3",
+		"experimental-backend-bbolt-freelist-type",
+		"experimental-max-learners",
+		"experimental-wait-cluster-ready-timeout",
+	),
+	boolFlags(
+		"experimental-compact-hash-check-enabled",
+		"experimental-enable-distributed-tracing",
+		"experimental-enable-lease-checkpoint",
+		"experimental-enable-lease-checkpoint-persist",
+		"experimental-initial-corrupt-check",
+		"experimental-memory-mlock",
+		"experimental-peer-skip-client-san-verification",
+		"experimental-stop-grpc-service-on-defrag",
+		"experimental-txn-mode-write-with-shared-buffer",
+	),
+	// etcdmain's list of v2-era flags it has ignored for years; like etcd,
+	// they take no value.
+	boolFlags(
+		"cluster-active-size", "cluster-remove-delay", "cluster-sync-interval",
+		"config", "force", "max-result-buffer", "max-retry-attempts",
+		"peer-heartbeat-interval", "peer-election-timeout", "retry-interval",
+		"snapshot", "v", "vv",
+	),
+)
+
+// refusedFlags are etcd flags Cairn does not implement and will not ignore:
+// setting one to a non-default value is an error. The value is the flag's
+// default, which is accepted.
+var refusedFlags = map[string]string{
+	"force-new-cluster":   "false",
+	"discovery-srv":       "",
+	"discovery-endpoints": "",
+	"discovery-token":     "",
+}
+
+func concat(lists ...[]ignoredFlag) []ignoredFlag {
+	var out []ignoredFlag
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// ignoredValue is the flag.Value of an ignored flag: it takes any value,
+// remembers that it was set, and warns.
+type ignoredValue struct {
+	flag ignoredFlag
+	lg   *slog.Logger
+}
+
+func (v *ignoredValue) String() string { return "" }
+
+// IsBoolFlag lets a no-value ignored flag be given bare, as in etcd.
+func (v *ignoredValue) IsBoolFlag() bool { return v.flag.isBool }
+
+func (v *ignoredValue) Set(s string) error {
+	warnIgnored(v.lg, v.flag, s)
+	return nil
+}
+
+func warnIgnored(lg *slog.Logger, f ignoredFlag, value string) {
+	if f.tls {
+		lg.Warn("TLS is not implemented by Cairn yet; flag ignored, the member serves plaintext",
+			"flag", f.name, "value", value)
+		return
+	}
+	lg.Warn("flag is not implemented by Cairn; ignoring", "flag", f.name, "value", value)
+}
+
+// refusedValue is the flag.Value of a refused flag: it accepts only the
+// flag's default and records any other value so that validation can fail
+// with a clear message (a flag.Value error would read as a usage error).
+type refusedValue struct {
+	name, def string
+	isBool    bool
+	got       *string
+}
+
+func (v *refusedValue) String() string {
+	if v == nil || v.got == nil {
+		return ""
+	}
+	return *v.got
+}
+
+// IsBoolFlag mirrors the etcd flag's kind.
+func (v *refusedValue) IsBoolFlag() bool { return v.isBool }
+
+func (v *refusedValue) Set(s string) error {
+	if s != v.def {
+		v.got = &s
+	}
+	return nil
+}
+
+// registerExperimental registers, before parsing, every --experimental-*
+// flag on the command line that is not already known, so that any such flag
+// from an older etcd manifest is accepted and ignored. Whether it takes a
+// value is guessed from the command line: "--experimental-x=v" or
+// "--experimental-x v" take one, "--experimental-x --next" does not.
+func registerExperimental(fs *flag.FlagSet, args []string, lg *slog.Logger) {
+	for i, a := range args {
+		if a == "--" {
+			return
+		}
+		if !strings.HasPrefix(a, "-") {
+			continue // a value, or a stray argument parse will reject
+		}
+		name := strings.TrimLeft(a, "-")
+		name, _, hasValue := strings.Cut(name, "=")
+		if !strings.HasPrefix(name, "experimental-") || fs.Lookup(name) != nil {
+			continue
+		}
+		isBool := !hasValue && (i+1 == len(args) || strings.HasPrefix(args[i+1], "-"))
+		fs.Var(&ignoredValue{flag: ignoredFlag{name: name, isBool: isBool}, lg: lg}, name, "Ignored: etcd experimental flag.")
+	}
+}

@@ -1,0 +1,62 @@
+// Command cairn runs one Cairn member. It takes etcd's server flags, with
+// etcd's names, defaults and ETCD_* environment variables, or etcd's YAML
+// configuration file (--config-file), so that a manifest written for etcd
+// starts Cairn unchanged:
+//
+//	cairn --name m1 --data-dir /var/lib/cairn \
+//	    --listen-client-urls http://127.0.0.1:2379 \
+//	    --advertise-client-urls http://127.0.0.1:2379
+//
+// Flags Cairn does not implement yet are accepted and ignored with a
+// warning (see ignored.go). SIGINT or SIGTERM stops the member gracefully
+// and the process exits 0; a fatal member error exits 1; a usage error, as
+// in etcd, exits 2.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status.
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	// Until the configuration is read, log like etcd does: info and up,
+	// as JSON, to stderr.
+	lg := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	inv, err := parseConfig(args, environ, stdout, stderr, lg)
+	var uerr usageError
+	switch {
+	case errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &uerr):
+		return 2
+	case err != nil:
+		lg.Error("failed to verify flags", "error", err)
+		return 1
+	case inv.printVersion:
+		printVersion(stdout)
+		return 0
+	}
+	cfg := inv.cfg
+	if cfg.Logger == nil {
+		cfg.Logger = newLogger(cfg.LogLevel, stderr)
+	}
+	return serve(cfg, cfg.Logger)
+}
+
+// newLogger returns the member's logger: JSON to w at the given level, one
+// of debug, info, warn or error (parseConfig has checked it).
+func newLogger(level string, w io.Writer) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		panic(fmt.Sprintf("log level %q passed validation: %v", level, err))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
