@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/mvcc"
+)
+
+// toGRPC maps an internal error to etcd's gRPC error.
+func toGRPC(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, mvcc.ErrCompacted):
+		return rpctypes.ErrGRPCCompacted
+	case errors.Is(err, mvcc.ErrFutureRev):
+		return rpctypes.ErrGRPCFutureRev
+	case errors.Is(err, lease.ErrNotFound):
+		return rpctypes.ErrGRPCLeaseNotFound
+	case errors.Is(err, lease.ErrExists):
+		return rpctypes.ErrGRPCLeaseExist
+	case errors.Is(err, lease.ErrTTLTooLarge):
+		return rpctypes.ErrGRPCLeaseTTLTooLarge
+	case errors.Is(err, lease.ErrNotPrimary):
+		return rpctypes.ErrGRPCNotLeader
+	case errors.Is(err, apply.ErrKeyNotFound):
+		return rpctypes.ErrGRPCKeyNotFound
+	case errors.Is(err, apply.ErrNoSpace):
+		return rpctypes.ErrGRPCNoSpace
+	case errors.Is(err, context.Canceled):
+		return rpctypes.ErrGRPCCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return rpctypes.ErrGRPCDeadlineExceeded
+	}
+	return err
+}
+
+// propose sends req and unwraps the result into a response or an error.
+func (s *Server) propose(ctx context.Context, req *pbInternal) (any, *apply.Result, error) {
+	res, err := s.m.Propose(ctx, req)
+	if err != nil {
+		return nil, nil, toGRPC(err)
+	}
+	if res.Err != nil {
+		return nil, res, toGRPC(res.Err)
+	}
+	return res.Resp, res, nil
+}

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+
+	"github.com/cairnkv/cairn/lease"
+)
+
+type leaseServer struct {
+	pb.UnimplementedLeaseServer
+	s *Server
+}
+
+func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if r.TTL > lease.MaxTTL {
+		return nil, rpctypes.ErrGRPCLeaseTTLTooLarge
+	}
+	if err := l.s.checkQuota(ctx); err != nil {
+		return nil, err
+	}
+	req := &pb.LeaseGrantRequest{TTL: r.TTL, ID: r.ID}
+	if req.ID == 0 {
+		// The proposer picks the ID so every member applies the same one.
+		req.ID = l.s.m.NewLeaseID()
+	}
+	resp, _, err := l.s.propose(ctx, &pbInternal{LeaseGrant: req})
+	if err != nil {
+		return nil, err
+	}
+	out := resp.(*pb.LeaseGrantResponse)
+	l.s.fill(out.Header)
+	return out, nil
+}
+
+func (l *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	if !l.s.m.Lessor().Exists(r.ID) {
+		return nil, rpctypes.ErrGRPCLeaseNotFound
+	}
+	resp, _, err := l.s.propose(ctx, &pbInternal{LeaseRevoke: r})
+	if err != nil {
+		return nil, err
+	}
+	out := resp.(*pb.LeaseRevokeResponse)
+	l.s.fill(out.Header)
+	return out, nil
+}
+
+func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := l.s.m.LinearizableRead(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
+	granted, remaining, err := l.s.m.Lessor().TimeToLive(r.ID)
+	if errors.Is(err, lease.ErrNotFound) {
+		// etcd answers an unknown lease with TTL -1 rather than an error.
+		return &pb.LeaseTimeToLiveResponse{Header: l.s.header(0), ID: r.ID, TTL: -1}, nil
+	}
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	resp := &pb.LeaseTimeToLiveResponse{Header: l.s.header(0), ID: r.ID, TTL: remaining, GrantedTTL: granted}
+	if r.Keys {
+		keys, err := l.s.m.Lessor().Keys(l.s.m.Store().Engine(), r.ID)
+		if err != nil {
+			return nil, toGRPC(err)
+		}
+		resp.Keys = keys
+	}
+	return resp, nil
+}
+
+func (l *leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	if err := l.s.m.LinearizableRead(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
+	ids := l.s.m.Lessor().IDs()
+	resp := &pb.LeaseLeasesResponse{Header: l.s.header(0), Leases: make([]*pb.LeaseStatus, 0, len(ids))}
+	for _, id := range ids {
+		resp.Leases = append(resp.Leases, &pb.LeaseStatus{ID: id})
+	}
+	return resp, nil
+}
+
+func (l *leaseServer) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			return nil // client closed the stream
+		}
+		ttl, err := l.s.m.Lessor().Renew(req.ID)
+		if errors.Is(err, lease.ErrNotFound) {
+			err, ttl = nil, 0
+		}
+		if err != nil {
+			return toGRPC(err)
+		}
+		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(0), ID: req.ID, TTL: ttl}); err != nil {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package api
+
+import (
+	"context"
+	"io"
+	"os"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/etcd/api/v3/version"
+	"google.golang.org/grpc"
+)
+
+// StorageVersion is the storage schema version Cairn reports, the one etcd
+// 3.6 and later report.
+const StorageVersion = "3.6.0"
+
+type maintenanceServer struct {
+	pb.UnimplementedMaintenanceServer
+	s *Server
+}
+
+func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
+	st := m.s.m.Status()
+	resp := &pb.StatusResponse{
+		Header:           m.s.header(0),
+		Version:          version.Version,
+		DbSize:           st.DBSize,
+		Leader:           st.Leader,
+		RaftIndex:        st.RaftIndex,
+		RaftTerm:         st.RaftTerm,
+		RaftAppliedIndex: st.AppliedIndex,
+		Errors:           st.Errors,
+		DbSizeInUse:      st.DBSizeInUse,
+		StorageVersion:   StorageVersion,
+		DbSizeQuota:      st.DBSizeQuota,
+	}
+	for _, a := range m.s.m.Alarms().List(0, pb.AlarmType_NONE) {
+		resp.Errors = append(resp.Errors, "memberID:"+formatID(a.MemberID)+" alarm:"+a.Alarm.String()+" ")
+	}
+	if st.Leader == 0 {
+		resp.Errors = append(resp.Errors, rpctypes.ErrGRPCNoLeader.Error())
+	}
+	return resp, nil
+}
+
+func formatID(id uint64) string {
+	const digits = "0123456789"
+	if id == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for id > 0 {
+		i--
+		b[i] = digits[id%10]
+		id /= 10
+	}
+	return string(b[i:])
+}
+
+func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if r.Action == pb.AlarmRequest_GET {
+		return &pb.AlarmResponse{Header: m.s.header(0), Alarms: m.s.m.Alarms().List(r.MemberID, r.Alarm)}, nil
+	}
+	resp, _, err := m.s.propose(ctx, &pbInternal{Alarm: r})
+	if err != nil {
+		return nil, err
+	}
+	out := resp.(*pb.AlarmResponse)
+	m.s.fill(out.Header)
+	return out, nil
+}
+
+// Defragment is accepted and does nothing: the storage engine reclaims
+// space online as it compacts, so there is never anything to defragment.
+func (m *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	return &pb.DefragmentResponse{Header: m.s.header(0)}, nil
+}
+
+func (m *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	h, rev, err := m.s.m.Store().Hash()
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.HashResponse{Header: m.s.header(rev), Hash: h}, nil
+}
+
+func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	h, hashRev, compactRev, err := m.s.m.Store().HashKV(r.Revision)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.HashKVResponse{Header: m.s.header(0), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
+}
+
+// snapshotChunk is the blob size of each Snapshot message.
+const snapshotChunk = 32 * 1024
+
+func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
+	f, err := os.CreateTemp("", "cairn-snapshot-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	rev, err := m.s.m.Store().WriteSnapshot(f)
+	if err != nil {
+		return toGRPC(err)
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	hdr := m.s.header(rev)
+	buf := make([]byte, snapshotChunk)
+	remaining := size
+	for first := true; first || remaining > 0; first = false {
+		n, err := io.ReadFull(f, buf[:min(int64(len(buf)), remaining)])
+		if err != nil && err != io.ErrUnexpectedEOF {
+			return err
+		}
+		remaining -= int64(n)
+		resp := &pb.SnapshotResponse{Header: hdr, RemainingBytes: uint64(remaining), Blob: buf[:n], Version: version.Version}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if r.TargetID != m.s.m.MemberID() {
+		return nil, rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	return &pb.MoveLeaderResponse{Header: m.s.header(0)}, nil
+}

@@ -1,0 +1,241 @@
+// Package api serves etcd's v3 gRPC API (KV, Watch, Lease, Cluster,
+// Maintenance) on the client port, plus the small HTTP endpoints etcd
+// serves beside it (/health, /version). It decodes and validates each
+// request, maps it to the member (a Put becomes a proposal, a Range a
+// local read after a ReadIndex), and encodes the answer with etcd's
+// response headers and error codes.
+//
+// It never writes storage directly and never orders writes: every change
+// goes through Member.Propose. Validation errors use the exact gRPC codes
+// and strings of go.etcd.io/etcd/api/v3/v3rpc/rpctypes.
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/mvcc"
+)
+
+// MemberStatus is what Maintenance.Status reports about the member.
+type MemberStatus struct {
+	Leader       uint64
+	RaftIndex    uint64
+	RaftTerm     uint64
+	AppliedIndex uint64
+	DBSize       int64
+	DBSizeInUse  int64
+	DBSizeQuota  int64
+	Errors       []string
+}
+
+// Member is what the API needs from the running member.
+type Member interface {
+	ClusterID() uint64
+	MemberID() uint64
+	Term() uint64
+	Store() *mvcc.Store
+	Lessor() *lease.Lessor
+	Alarms() *apply.Alarms
+	Members() []*pb.Member
+	Status() MemberStatus
+	// Propose sends req through the log and returns the applied result.
+	Propose(ctx context.Context, req *pb.InternalRaftRequest) (*apply.Result, error)
+	// LinearizableRead returns once a local read would be linearizable.
+	LinearizableRead(ctx context.Context) error
+	NewLeaseID() int64
+	QuotaExceeded() bool
+}
+
+// Options tune the API.
+type Options struct {
+	MaxRequestBytes int
+	MaxTxnOps       int
+	// ProgressNotifyInterval is how often watchers that asked for
+	// progress_notify get one (etcd's default: 10 minutes).
+	ProgressNotifyInterval time.Duration
+	Logger                 *slog.Logger
+}
+
+// grpcOverheadBytes is the slack etcd allows over --max-request-bytes for
+// the gRPC envelope.
+const grpcOverheadBytes = 512 * 1024
+
+// Server serves the client API.
+type Server struct {
+	m    Member
+	opts Options
+	lg   *slog.Logger
+	grpc *grpc.Server
+	http *http.Server
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewServer builds the API for m.
+func NewServer(m Member, opts Options) *Server {
+	if opts.ProgressNotifyInterval == 0 {
+		opts.ProgressNotifyInterval = 10 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{m: m, opts: opts, lg: opts.Logger}
+	s.grpc = grpc.NewServer(
+		grpc.MaxRecvMsgSize(opts.MaxRequestBytes+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(1<<31-1),
+		grpc.MaxConcurrentStreams(1<<31-1),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+	)
+	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
+	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
+	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
+	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
+	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return s
+}
+
+// Serve serves gRPC and HTTP on l until Stop. gRPC is told apart from
+// plain HTTP by the HTTP/2 connection preface.
+func (s *Server) Serve(l net.Listener) {
+	grpcL := newChanListener(l.Addr())
+	httpL := newChanListener(l.Addr())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = s.grpc.Serve(grpcL) }()
+	go func() { defer wg.Done(); _ = s.http.Serve(httpL) }()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			break
+		}
+		go route(c, grpcL, httpL)
+	}
+	grpcL.Close()
+	httpL.Close()
+	wg.Wait()
+}
+
+// Stop closes every connection and stream.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.grpc.Stop()
+	s.http.Close()
+}
+
+var http2Preface = []byte("PRI * HTTP/2.0")
+
+func route(c net.Conn, grpcL, httpL *chanListener) {
+	br := bufio.NewReaderSize(c, 64)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	head, err := br.Peek(len(http2Preface))
+	_ = c.SetReadDeadline(time.Time{})
+	if err != nil && len(head) == 0 {
+		c.Close()
+		return
+	}
+	pc := &peekedConn{Conn: c, r: br}
+	if bytes.Equal(head, http2Preface) {
+		grpcL.deliver(pc)
+	} else {
+		httpL.deliver(pc)
+	}
+}
+
+type peekedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// chanListener is a net.Listener fed by route.
+type chanListener struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *chanListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		c.Close()
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.addr }
+
+// header returns a response header for this member; rev 0 means the
+// store's current revision.
+func (s *Server) header(rev int64) *pb.ResponseHeader {
+	if rev == 0 {
+		rev = s.m.Store().Rev()
+	}
+	return &pb.ResponseHeader{
+		ClusterId: s.m.ClusterID(),
+		MemberId:  s.m.MemberID(),
+		Revision:  rev,
+		RaftTerm:  s.m.Term(),
+	}
+}
+
+// fill completes a header built by a lower layer.
+func (s *Server) fill(h *pb.ResponseHeader) *pb.ResponseHeader {
+	if h == nil {
+		return s.header(0)
+	}
+	h.ClusterId = s.m.ClusterID()
+	h.MemberId = s.m.MemberID()
+	h.RaftTerm = s.m.Term()
+	if h.Revision == 0 {
+		h.Revision = s.m.Store().Rev()
+	}
+	return h
+}

@@ -1,0 +1,218 @@
+// Package apply is the state machine: it takes one committed Raft entry at
+// a time, in log order, and turns it into changes to the multi-version
+// store and the lease set, all committed in one engine batch together
+// with the entry's index.
+//
+// Apply must be deterministic: every member applies the same entries to
+// the same state and must reach the same state. So it reads no clock, no
+// randomness and no local configuration that could differ between
+// members; everything it needs is in the entry (for example a lease ID is
+// chosen by the proposer, not here). It never talks to the network.
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/mvcc"
+)
+
+// Errors the state machine returns besides those of mvcc and lease.
+var (
+	ErrKeyNotFound = errors.New("apply: key not found")
+	ErrNoSpace     = errors.New("apply: database space exceeded")
+)
+
+// Result is the outcome of one applied request.
+type Result struct {
+	// Resp is the response proto (PutResponse, TxnResponse, ...).
+	Resp any
+	Err  error
+	// Physical, for a compaction, closes when the space is reclaimed.
+	Physical <-chan struct{}
+}
+
+// Applier applies entries to the store.
+type Applier struct {
+	store  *mvcc.Store
+	lessor *lease.Lessor
+	alarms *Alarms
+}
+
+// New returns an Applier over store and lessor.
+func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms) *Applier {
+	return &Applier{store: store, lessor: lessor, alarms: alarms}
+}
+
+// Apply applies req, the entry at Raft index. An error return means the
+// store could not be written (the member must stop); request-level
+// failures are in Result.Err.
+func (a *Applier) Apply(index uint64, req *pb.InternalRaftRequest) (*Result, error) {
+	t := a.store.Write()
+	res := a.dispatch(t, req)
+	if res.Err != nil && t.Changed() {
+		// A failed request must leave no trace. Requests are checked
+		// before they write, so this is a bug; refuse to commit it.
+		t.Abort()
+		return nil, fmt.Errorf("apply: entry %d failed after writing: %w", index, res.Err)
+	}
+	if err := t.End(index); err != nil {
+		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)
+	}
+	return res, nil
+}
+
+// ApplyNoop records that index was applied without changing anything
+// (an empty entry, or one for another layer such as a membership change).
+func (a *Applier) ApplyNoop(index uint64) error {
+	return a.store.Write().End(index)
+}
+
+func (a *Applier) dispatch(t *mvcc.TxnWrite, req *pb.InternalRaftRequest) *Result {
+	switch {
+	case req.Put != nil:
+		if a.alarms.NoSpace() {
+			return &Result{Err: ErrNoSpace}
+		}
+		resp, err := a.put(t, req.Put)
+		return &Result{Resp: resp, Err: err}
+	case req.DeleteRange != nil:
+		resp, err := a.deleteRange(t, req.DeleteRange)
+		return &Result{Resp: resp, Err: err}
+	case req.Txn != nil:
+		if a.alarms.NoSpace() && HasPut(req.Txn) {
+			return &Result{Err: ErrNoSpace}
+		}
+		resp, err := a.txn(t, req.Txn)
+		return &Result{Resp: resp, Err: err}
+	case req.Compaction != nil:
+		ch, err := t.Compact(req.Compaction.Revision)
+		return &Result{Resp: &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}}, Err: err, Physical: ch}
+	case req.LeaseGrant != nil:
+		if a.alarms.NoSpace() {
+			return &Result{Err: ErrNoSpace}
+		}
+		le, err := a.lessor.Grant(t.Batch(), req.LeaseGrant.ID, req.LeaseGrant.TTL)
+		if err != nil {
+			return &Result{Err: err}
+		}
+		return &Result{Resp: &pb.LeaseGrantResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}, ID: le.ID, TTL: le.TTL}}
+	case req.LeaseRevoke != nil:
+		err := a.revoke(t, req.LeaseRevoke.ID)
+		return &Result{Resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}}, Err: err}
+	case req.Alarm != nil:
+		resp, err := a.alarms.apply(t.Batch(), req.Alarm)
+		if resp != nil {
+			resp.Header = &pb.ResponseHeader{Revision: t.Rev()}
+		}
+		return &Result{Resp: resp, Err: err}
+	default:
+		return &Result{Err: fmt.Errorf("apply: unsupported request %v", req)}
+	}
+}
+
+func (a *Applier) put(t *mvcc.TxnWrite, p *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := a.checkPut(t, p); err != nil {
+		return nil, err
+	}
+	return a.doPut(t, p)
+}
+
+func (a *Applier) checkPut(t *mvcc.TxnWrite, p *pb.PutRequest) error {
+	if p.Lease != 0 && !a.lessor.Exists(p.Lease) {
+		return lease.ErrNotFound
+	}
+	if p.IgnoreValue || p.IgnoreLease {
+		prev, err := a.get(t, p.Key)
+		if err != nil {
+			return err
+		}
+		if prev == nil {
+			return ErrKeyNotFound
+		}
+	}
+	return nil
+}
+
+func (a *Applier) get(t *mvcc.TxnWrite, key []byte) (*mvccpb.KeyValue, error) {
+	rr, err := t.Range(context.Background(), &pb.RangeRequest{Key: key})
+	if err != nil || len(rr.Kvs) == 0 {
+		return nil, err
+	}
+	return rr.Kvs[0], nil
+}
+
+func (a *Applier) doPut(t *mvcc.TxnWrite, p *pb.PutRequest) (*pb.PutResponse, error) {
+	val, leaseID := p.Value, p.Lease
+	if p.IgnoreValue || p.IgnoreLease {
+		prev, err := a.get(t, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		if prev == nil {
+			return nil, ErrKeyNotFound
+		}
+		if p.IgnoreValue {
+			val = prev.Value
+		}
+		if p.IgnoreLease {
+			leaseID = prev.Lease
+		}
+	}
+	prev, err := t.Put(p.Key, val, leaseID)
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.Lease != 0 && prev.Lease != leaseID {
+		if err := a.lessor.Detach(t.Batch(), prev.Lease, p.Key); err != nil {
+			return nil, err
+		}
+	}
+	if leaseID != 0 && (prev == nil || prev.Lease != leaseID) {
+		if err := a.lessor.Attach(t.Batch(), leaseID, p.Key); err != nil {
+			return nil, err
+		}
+	}
+	resp := &pb.PutResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}}
+	if p.PrevKv {
+		resp.PrevKv = prev
+	}
+	return resp, nil
+}
+
+func (a *Applier) deleteRange(t *mvcc.TxnWrite, d *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	deleted, err := t.DeleteRange(d.Key, d.RangeEnd)
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range deleted {
+		if kv.Lease != 0 {
+			if err := a.lessor.Detach(t.Batch(), kv.Lease, kv.Key); err != nil {
+				return nil, err
+			}
+		}
+	}
+	resp := &pb.DeleteRangeResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}, Deleted: int64(len(deleted))}
+	if d.PrevKv {
+		resp.PrevKvs = deleted
+	}
+	return resp, nil
+}
+
+func (a *Applier) revoke(t *mvcc.TxnWrite, id int64) error {
+	keys, err := a.lessor.Revoke(t.Batch(), id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if _, err := t.DeleteRange(k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,235 @@
+package mvcc
+
+import (
+	"bytes"
+	"math"
+	"sync"
+	"time"
+)
+
+// Compaction happens in two steps. Logically, at apply time: Compact
+// records the new compaction revision in the entry's batch, and from then
+// on reads and watches below it fail with ErrCompacted. Physically, in the
+// background: the compactor walks the revision log up to that revision and
+// deletes every version that no read at or above it can see (a version
+// superseded by a newer one at or below the compaction revision, or a
+// tombstone older than it). The engine's own compactions then reclaim the
+// space online; there is no defragment step.
+//
+// The compactor deletes in small batches so no write waits behind it; it
+// only ever deletes versions that reads at allowed revisions skip, so it
+// needs no coordination with readers or with the apply loop. Its progress
+// is not replicated or deterministic and does not need to be: hashes
+// (HashKV) ignore versions it may or may not have removed yet. After a
+// restart it resumes from the revision log, which still holds whatever it
+// had not finished.
+
+// Compact sets the compaction revision to rev as part of the transaction.
+// It returns a channel closed once the space is physically reclaimed.
+func (t *TxnWrite) Compact(rev int64) (<-chan struct{}, error) {
+	if rev <= t.s.compactRev.Load() {
+		return nil, ErrCompacted
+	}
+	if rev > t.Rev() {
+		return nil, ErrFutureRev
+	}
+	if err := putMetaInt(t.b, metaCompact, rev); err != nil {
+		return nil, err
+	}
+	t.compact = rev
+	return t.s.compactor.waitFor(rev), nil
+}
+
+type compactor struct {
+	s       *Store
+	mu      sync.Mutex
+	target  int64
+	done    int64
+	waiters map[int64][]chan struct{}
+	kick    chan struct{}
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	// batchSize bounds the revisions handled per engine batch.
+	batchSize int
+	// pause between batches, so compaction yields to writes.
+	pause time.Duration
+}
+
+func newCompactor(s *Store) *compactor {
+	c := &compactor{
+		s: s, waiters: map[int64][]chan struct{}{},
+		kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		batchSize: 1000, pause: time.Millisecond,
+	}
+	done, err := s.metaInt(metaCompactDone)
+	if err != nil {
+		s.lg.Error("mvcc: read compaction progress", "err", err)
+	}
+	c.done = done
+	c.target = s.compactRev.Load()
+	c.wg.Add(1)
+	go c.run()
+	if c.target > c.done {
+		c.trigger()
+	}
+	return c
+}
+
+func (c *compactor) trigger() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor returns a channel closed when compaction up to rev is done.
+func (c *compactor) waitFor(rev int64) <-chan struct{} {
+	ch := make(chan struct{})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done >= rev {
+		close(ch)
+		return ch
+	}
+	c.waiters[rev] = append(c.waiters[rev], ch)
+	return ch
+}
+
+// schedule is called after the compaction revision is committed.
+func (c *compactor) schedule(rev int64) {
+	c.mu.Lock()
+	if rev > c.target {
+		c.target = rev
+	}
+	c.mu.Unlock()
+	c.trigger()
+}
+
+func (c *compactor) stop() {
+	close(c.quit)
+	c.wg.Wait()
+}
+
+func (c *compactor) run() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.kick:
+		}
+		c.mu.Lock()
+		target := c.target
+		c.mu.Unlock()
+		if target <= c.done {
+			continue
+		}
+		if err := c.compact(target); err != nil {
+			c.s.lg.Error("mvcc: compaction failed", "rev", target, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		c.done = target
+		for rev, chs := range c.waiters {
+			if rev <= target {
+				for _, ch := range chs {
+					close(ch)
+				}
+				delete(c.waiters, rev)
+			}
+		}
+		c.mu.Unlock()
+		c.s.lg.Info("mvcc: finished compaction", "rev", target)
+	}
+}
+
+// compact deletes the versions hidden by compaction at rev.
+func (c *compactor) compact(rev int64) error {
+	eng := c.s.eng
+	upper := revKey(revision{main: rev})
+	for {
+		select {
+		case <-c.quit:
+			return errStopped
+		default:
+		}
+		it, err := eng.NewIter([]byte{prefixRev}, upper)
+		if err != nil {
+			return err
+		}
+		b := eng.NewWriteBatch()
+		n := 0
+		var user []byte
+		for ok := it.First(); ok && n < c.batchSize; ok = it.Next() {
+			r, err := decodeRevKey(it.Key())
+			if err != nil {
+				it.Close()
+				b.Close()
+				return err
+			}
+			user = append(user[:0], it.Value()...)
+			if err := c.dropIfHidden(b, user, r, rev); err != nil {
+				it.Close()
+				b.Close()
+				return err
+			}
+			if err := b.Delete(revKey(r)); err != nil {
+				it.Close()
+				b.Close()
+				return err
+			}
+			n++
+		}
+		err = it.Error()
+		it.Close()
+		if err != nil {
+			b.Close()
+			return err
+		}
+		if n < c.batchSize {
+			if err := putMetaInt(b, metaCompactDone, rev); err != nil {
+				b.Close()
+				return err
+			}
+		}
+		if err := b.Commit(); err != nil {
+			b.Close()
+			return err
+		}
+		b.Close()
+		if n < c.batchSize {
+			return nil
+		}
+		time.Sleep(c.pause)
+	}
+}
+
+// dropIfHidden deletes version r of user if no read at a revision >= at
+// can see it.
+func (c *compactor) dropIfHidden(b interface{ Delete([]byte) error }, user []byte, r revision, at int64) error {
+	prefix := keyPrefix(user)
+	seek := appendRevInverted(bytes.Clone(prefix), revision{main: at, sub: math.MaxInt64})
+	it, err := c.s.eng.NewIter(seek, keyNext(user))
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if !it.First() {
+		return it.Error() // nothing at or below at: already gone
+	}
+	_, newest, err := decodeKey(nil, it.Key())
+	if err != nil {
+		return err
+	}
+	if newest != r {
+		return b.Delete(encodeKey(user, r)) // superseded
+	}
+	rec, err := decodeValue(it.Value())
+	if err != nil {
+		return err
+	}
+	if rec.tombstone && r.main < at {
+		return b.Delete(encodeKey(user, r))
+	}
+	return nil
+}

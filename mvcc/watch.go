@@ -1,0 +1,342 @@
+package mvcc
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// Watch fan-out.
+//
+// Every watcher is either synced (it has seen every revision up to the
+// store's current one, and receives new events as the apply loop commits
+// them) or unsynced (it is behind, and a background syncer replays its
+// events from the revision log in the engine). A write never waits for a
+// watcher: events go to a stream's bounded channel with a non-blocking
+// send, and a watcher whose stream channel is full drops to unsynced and
+// catches up from storage later. All deliveries happen under one mutex,
+// so everything a stream receives is in revision order, each revision's
+// events arrive together, and a progress notification never overtakes an
+// event.
+
+// Errors of Watch.
+var (
+	ErrWatcherDuplicateID = errors.New("mvcc: duplicate watch ID provided on the WatchStream")
+	ErrEmptyWatcherRange  = errors.New("mvcc: watcher range is empty")
+	ErrStreamClosed       = errors.New("mvcc: watch stream closed")
+)
+
+// ProgressWatchID is the watch ID of a progress notification that covers
+// every watcher of a stream (etcd's clientv3.InvalidWatchID).
+const ProgressWatchID = -1
+
+// WatchResponse is one delivery on a WatchStream.
+type WatchResponse struct {
+	WatchID int64
+	Events  []*mvccpb.Event
+	// Revision is the revision the response brings the watcher up to.
+	Revision int64
+	// CompactRevision, when set, means the watcher's start revision was
+	// compacted; the watcher has been removed.
+	CompactRevision int64
+}
+
+// WatchStream groups the watchers of one client stream; they share one
+// bounded channel.
+type WatchStream struct {
+	hub *watchHub
+	// C delivers responses. It is never closed.
+	C chan WatchResponse
+
+	// guarded by hub.mu
+	watchers map[int64]*watcher
+	nextID   int64
+	closed   bool
+}
+
+type watcher struct {
+	id       int64
+	key, end []byte
+	noPut    bool
+	noDelete bool
+	prevKV   bool
+	stream   *WatchStream
+	// startRev: a synced watcher ignores revisions below it (a watch that
+	// starts in the future).
+	startRev int64
+	// nextRev is the next revision an unsynced watcher needs.
+	nextRev int64
+	synced  bool
+}
+
+func (w *watcher) matches(key []byte) bool {
+	switch {
+	case len(w.end) == 0:
+		return bytes.Equal(key, w.key)
+	case len(w.end) == 1 && w.end[0] == 0:
+		return bytes.Compare(key, w.key) >= 0
+	default:
+		return bytes.Compare(key, w.key) >= 0 && bytes.Compare(key, w.end) < 0
+	}
+}
+
+func (w *watcher) filter(evs []*mvccpb.Event) []*mvccpb.Event {
+	var out []*mvccpb.Event
+	for _, ev := range evs {
+		if !w.matches(ev.Kv.Key) {
+			continue
+		}
+		if (ev.Type == mvccpb.PUT && w.noPut) || (ev.Type == mvccpb.DELETE && w.noDelete) {
+			continue
+		}
+		if !w.prevKV && ev.PrevKv != nil {
+			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+type watchHub struct {
+	s  *Store
+	mu sync.Mutex
+	// synced single-key watchers by key, and synced range watchers.
+	keyed    map[string]map[*watcher]struct{}
+	ranged   map[*watcher]struct{}
+	unsynced map[*watcher]struct{}
+	kick     chan struct{}
+	quit     chan struct{}
+	wg       sync.WaitGroup
+	// maxReplay bounds the revision-log entries read per sync pass.
+	maxReplay int
+}
+
+func newWatchHub(s *Store) *watchHub {
+	h := &watchHub{
+		s: s, keyed: map[string]map[*watcher]struct{}{}, ranged: map[*watcher]struct{}{},
+		unsynced: map[*watcher]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		maxReplay: 1000,
+	}
+	h.wg.Add(1)
+	go h.syncLoop()
+	return h
+}
+
+func (h *watchHub) stop() {
+	close(h.quit)
+	h.wg.Wait()
+}
+
+func (h *watchHub) trigger() {
+	select {
+	case h.kick <- struct{}{}:
+	default:
+	}
+}
+
+// NewWatchStream opens a stream whose channel holds up to buf responses.
+func (s *Store) NewWatchStream(buf int) *WatchStream {
+	return &WatchStream{hub: s.watch, C: make(chan WatchResponse, buf), watchers: map[int64]*watcher{}}
+}
+
+// WatchOptions describe one watcher.
+type WatchOptions struct {
+	// ID is the client's chosen watch ID; 0 asks the stream to choose.
+	ID int64
+	// Key and End follow etcd's range rule: empty End is one key, "\x00"
+	// every key >= Key.
+	Key, End []byte
+	// StartRev is the first revision to deliver; 0 means the next one.
+	StartRev        int64
+	NoPut, NoDelete bool
+	PrevKV          bool
+}
+
+// Watch adds a watcher and returns its ID.
+func (ws *WatchStream) Watch(o WatchOptions) (int64, error) {
+	if len(o.End) != 0 && !(len(o.End) == 1 && o.End[0] == 0) && bytes.Compare(o.Key, o.End) >= 0 {
+		return -1, ErrEmptyWatcherRange
+	}
+	h := ws.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ws.closed {
+		return -1, ErrStreamClosed
+	}
+	id := o.ID
+	if id == 0 {
+		for ws.watchers[ws.nextID] != nil {
+			ws.nextID++
+		}
+		id = ws.nextID
+		ws.nextID++
+	} else if ws.watchers[id] != nil {
+		return -1, ErrWatcherDuplicateID
+	}
+	w := &watcher{
+		id: id, key: bytes.Clone(o.Key), end: bytes.Clone(o.End),
+		noPut: o.NoPut, noDelete: o.NoDelete, prevKV: o.PrevKV, stream: ws,
+	}
+	ws.watchers[id] = w
+	cur := h.s.rev.Load()
+	if o.StartRev == 0 || o.StartRev > cur {
+		w.startRev = max(o.StartRev, cur+1)
+		h.addSynced(w)
+	} else {
+		w.nextRev = o.StartRev
+		h.unsynced[w] = struct{}{}
+		h.trigger()
+	}
+	return id, nil
+}
+
+// Cancel removes watcher id; it reports whether it existed.
+func (ws *WatchStream) Cancel(id int64) bool {
+	h := ws.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := ws.watchers[id]
+	if w == nil {
+		return false
+	}
+	h.remove(w)
+	return true
+}
+
+// RequestProgress sends a progress notification (watch ID -1) with the
+// current revision if every watcher of the stream is synced; otherwise it
+// does nothing, as etcd does, because an unsynced watcher's events below
+// that revision are still to come.
+func (ws *WatchStream) RequestProgress() {
+	h := ws.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range ws.watchers {
+		if !w.synced {
+			return
+		}
+	}
+	ws.trySend(WatchResponse{WatchID: ProgressWatchID, Revision: h.s.rev.Load()})
+}
+
+// NotifyProgress sends each synced watcher of the stream an empty response
+// carrying the current revision (periodic progress_notify).
+func (ws *WatchStream) NotifyProgress(ids map[int64]bool) {
+	h := ws.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	rev := h.s.rev.Load()
+	for id := range ids {
+		if w := ws.watchers[id]; w != nil && w.synced && rev >= w.startRev-1 {
+			ws.trySend(WatchResponse{WatchID: id, Revision: rev})
+		}
+	}
+}
+
+// Close removes every watcher of the stream.
+func (ws *WatchStream) Close() {
+	h := ws.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range ws.watchers {
+		h.remove(w)
+	}
+	ws.closed = true
+}
+
+func (ws *WatchStream) trySend(r WatchResponse) bool {
+	select {
+	case ws.C <- r:
+		return true
+	default:
+		return false
+	}
+}
+
+// Rev is the store's current revision.
+func (ws *WatchStream) Rev() int64 { return ws.hub.s.rev.Load() }
+
+func (h *watchHub) addSynced(w *watcher) {
+	w.synced = true
+	if len(w.end) == 0 {
+		set := h.keyed[string(w.key)]
+		if set == nil {
+			set = map[*watcher]struct{}{}
+			h.keyed[string(w.key)] = set
+		}
+		set[w] = struct{}{}
+		return
+	}
+	h.ranged[w] = struct{}{}
+}
+
+func (h *watchHub) removeSynced(w *watcher) {
+	w.synced = false
+	if len(w.end) == 0 {
+		if set := h.keyed[string(w.key)]; set != nil {
+			delete(set, w)
+			if len(set) == 0 {
+				delete(h.keyed, string(w.key))
+			}
+		}
+		return
+	}
+	delete(h.ranged, w)
+}
+
+func (h *watchHub) remove(w *watcher) {
+	if w.synced {
+		h.removeSynced(w)
+	} else {
+		delete(h.unsynced, w)
+	}
+	delete(w.stream.watchers, w.id)
+}
+
+// publish makes rev the current revision and delivers its events to the
+// synced watchers.
+func (h *watchHub) publish(rev int64, events []*mvccpb.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.s.rev.Store(rev)
+	var targets map[*watcher]struct{}
+	add := func(w *watcher) {
+		if targets == nil {
+			targets = map[*watcher]struct{}{}
+		}
+		targets[w] = struct{}{}
+	}
+	for _, ev := range events {
+		for w := range h.keyed[string(ev.Kv.Key)] {
+			add(w)
+		}
+	}
+	for w := range h.ranged {
+		for _, ev := range events {
+			if w.matches(ev.Kv.Key) {
+				add(w)
+				break
+			}
+		}
+	}
+	for w := range targets {
+		if rev < w.startRev {
+			continue
+		}
+		evs := w.filter(events)
+		if len(evs) == 0 {
+			continue
+		}
+		if !w.stream.trySend(WatchResponse{WatchID: w.id, Events: evs, Revision: rev}) {
+			h.removeSynced(w)
+			w.nextRev = rev
+			h.unsynced[w] = struct{}{}
+			h.trigger()
+		}
+	}
+}
+
+// compacted is told of a new compaction revision.
+func (h *watchHub) compacted(int64) { h.trigger() }

@@ -1,0 +1,180 @@
+package mvcc
+
+import (
+	"bytes"
+	"context"
+	"math"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/cairnkv/cairn/storage"
+)
+
+// TxnWrite is one write transaction: everything one Raft entry changes,
+// committed atomically by End together with the entry's index. Only the
+// apply loop writes, so there is never more than one TxnWrite at a time.
+type TxnWrite struct {
+	s      *Store
+	b      storage.Batch
+	begin  int64
+	events []*mvccpb.Event
+	// compact is the compaction revision this transaction sets, if any.
+	compact int64
+}
+
+// Write starts a write transaction.
+func (s *Store) Write() *TxnWrite {
+	s.writeMu.Lock()
+	return &TxnWrite{s: s, b: s.eng.NewBatch(), begin: s.rev.Load()}
+}
+
+// Batch is the engine batch the transaction commits, for packages that keep
+// their own key space in the same atomic write (lease).
+func (t *TxnWrite) Batch() storage.Batch { return t.b }
+
+// Rev is the revision the transaction's changes get: the current revision
+// plus one once anything changed.
+func (t *TxnWrite) Rev() int64 {
+	if len(t.events) > 0 {
+		return t.begin + 1
+	}
+	return t.begin
+}
+
+// Changed reports whether the transaction has changed any key.
+func (t *TxnWrite) Changed() bool { return len(t.events) > 0 }
+
+// Range reads inside the transaction, seeing its own writes.
+func (t *TxnWrite) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	cur := t.Rev()
+	rev, err := checkRev(req.Revision, cur, t.s.compactRev.Load())
+	if err != nil {
+		return nil, err
+	}
+	return rangeAt(ctx, t.b, req, rev, cur)
+}
+
+// latest returns the newest version of user (possibly a tombstone).
+func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err error) {
+	prefix := keyPrefix(user)
+	it, err := t.b.NewIter(prefix, append(bytes.Clone(prefix[:len(prefix)-1]), 2))
+	if err != nil {
+		return rec, rev, false, err
+	}
+	defer it.Close()
+	if !it.First() {
+		return rec, rev, false, it.Error()
+	}
+	_, rev, err = decodeKey(nil, it.Key())
+	if err != nil {
+		return rec, rev, false, err
+	}
+	rec, err = decodeValue(it.Value())
+	if err != nil {
+		return rec, rev, false, err
+	}
+	rec.value = bytes.Clone(rec.value)
+	return rec, rev, true, nil
+}
+
+func (t *TxnWrite) nextRev() revision {
+	return revision{main: t.begin + 1, sub: int64(len(t.events))}
+}
+
+// Put writes key=value attached to lease, and returns the previous live
+// key-value (nil if the key did not exist).
+func (t *TxnWrite) Put(key, value []byte, lease int64) (*mvccpb.KeyValue, error) {
+	old, oldRev, ok, err := t.latest(key)
+	if err != nil {
+		return nil, err
+	}
+	rev := t.nextRev()
+	rec := record{create: rev.main, version: 1, lease: lease, value: value}
+	var prev *mvccpb.KeyValue
+	if ok && !old.tombstone {
+		rec.create = old.create
+		rec.version = old.version + 1
+		prev = &mvccpb.KeyValue{
+			Key: bytes.Clone(key), CreateRevision: old.create, ModRevision: oldRev.main,
+			Version: old.version, Lease: old.lease, Value: old.value,
+		}
+	}
+	if err := t.b.Set(encodeKey(key, rev), encodeValue(rec)); err != nil {
+		return nil, err
+	}
+	if err := t.b.Set(revKey(rev), key); err != nil {
+		return nil, err
+	}
+	t.events = append(t.events, &mvccpb.Event{
+		Type: mvccpb.PUT,
+		Kv: &mvccpb.KeyValue{
+			Key: bytes.Clone(key), CreateRevision: rec.create, ModRevision: rev.main,
+			Version: rec.version, Lease: lease, Value: bytes.Clone(value),
+		},
+		PrevKv: prev,
+	})
+	return prev, nil
+}
+
+// DeleteRange deletes the live keys in [key, end) and returns them.
+func (t *TxnWrite) DeleteRange(key, end []byte) ([]*mvccpb.KeyValue, error) {
+	kvs, _, err := scan(context.Background(), t.b, key, end, scanOptions{rev: math.MaxInt64})
+	if err != nil {
+		return nil, err
+	}
+	for _, kv := range kvs {
+		rev := t.nextRev()
+		if err := t.b.Set(encodeKey(kv.Key, rev), encodeValue(record{tombstone: true})); err != nil {
+			return nil, err
+		}
+		if err := t.b.Set(revKey(rev), kv.Key); err != nil {
+			return nil, err
+		}
+		t.events = append(t.events, &mvccpb.Event{
+			Type:   mvccpb.DELETE,
+			Kv:     &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev.main},
+			PrevKv: kv,
+		})
+	}
+	return kvs, nil
+}
+
+// End commits the transaction as the result of Raft entry index and
+// publishes its events to watchers. The transaction is unusable after.
+func (t *TxnWrite) End(index uint64) error {
+	defer t.s.writeMu.Unlock()
+	defer t.b.Close()
+	rev := t.Rev()
+	if len(t.events) > 0 {
+		if err := putMetaInt(t.b, metaRev, rev); err != nil {
+			return err
+		}
+	}
+	if index > 0 {
+		if err := putMetaInt(t.b, metaApplied, int64(index)); err != nil {
+			return err
+		}
+	}
+	if err := t.b.Commit(); err != nil {
+		return err
+	}
+	if index > 0 {
+		t.s.applied.Store(index)
+	}
+	if len(t.events) > 0 {
+		t.s.watch.publish(rev, t.events)
+	}
+	if t.compact > 0 {
+		t.s.compactRev.Store(t.compact)
+		t.s.watch.compacted(t.compact)
+		t.s.compactor.schedule(t.compact)
+	}
+	return nil
+}
+
+// Abort discards the transaction.
+func (t *TxnWrite) Abort() {
+	t.b.Close()
+	t.s.writeMu.Unlock()
+}

@@ -1,0 +1,381 @@
+// Package raftnode drives go.etcd.io/raft for one member: it ticks the
+// clock, runs the Ready loop, persists entries and hard state to the
+// write-ahead log before anything that depends on them happens, hands
+// committed entries to the apply loop in order, and takes log snapshots
+// so the log does not grow forever.
+//
+// It never interprets entry payloads (that is package apply) and never
+// touches the key-value store except to ask it to flush before a
+// snapshot.
+//
+// Persistence order in the Ready loop, and why it is safe:
+//
+//  1. Save HardState and new entries to the WAL, fsync (one fsync for all
+//     the proposals that arrived since the last Ready: group commit).
+//  2. Append the entries to the in-memory raft log.
+//  3. Send messages to peers.
+//  4. Hand committed entries to the apply loop.
+//  5. Advance.
+//
+// Raft only reports an entry committed after the leader's own copy is
+// stable (the leader acknowledges its own append after Advance), so a
+// client is never answered for an entry that is not fsynced here. The
+// store applies entries without fsync and records the applied index in
+// the same atomic batch; after a crash the member replays the WAL from
+// the store's applied index. A log snapshot only marks the WAL as
+// released after the store has been flushed past the snapshot index.
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/cairnkv/cairn/wal"
+)
+
+// ErrStopped is returned by calls on a stopped node.
+var ErrStopped = errors.New("raftnode: stopped")
+
+// Config configures a node.
+type Config struct {
+	// ID is this member's Raft ID.
+	ID uint64
+	// Peers bootstraps a new cluster (ignored when the WAL has state).
+	Peers []raft.Peer
+	// WALDir is the write-ahead log directory.
+	WALDir string
+	// TickInterval is the heartbeat interval; ElectionTicks is the
+	// election timeout in ticks.
+	TickInterval  time.Duration
+	ElectionTicks int
+	// SnapshotCount is how many applied entries trigger a log snapshot;
+	// SnapshotCatchUp is how many entries the log keeps behind it.
+	SnapshotCount   uint64
+	SnapshotCatchUp uint64
+	// Flush makes the state machine durable up to at least the index it
+	// has applied; called before the log is truncated.
+	Flush func() error
+	// Logger may be nil.
+	Logger *slog.Logger
+}
+
+// Apply is a batch of committed entries for the state machine.
+type Apply struct {
+	Entries []*raftpb.Entry
+}
+
+// Node is a running Raft member.
+type Node struct {
+	cfg     Config
+	lg      *slog.Logger
+	rn      raft.Node
+	storage *raft.MemoryStorage
+
+	walMu sync.Mutex
+	wal   *wal.WAL
+
+	applyc chan Apply
+	readc  chan raft.ReadState
+	leadc  chan uint64
+
+	lead     atomic.Uint64
+	term     atomic.Uint64
+	commit   atomic.Uint64
+	snapping atomic.Bool
+
+	confMu    sync.Mutex
+	confState *raftpb.ConfState
+	snapIndex uint64
+
+	stopc chan struct{}
+	donec chan struct{}
+	errMu sync.Mutex
+	err   error
+}
+
+// Start opens the WAL and starts the node (new or restarted).
+func Start(cfg Config) (*Node, error) {
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	if cfg.ElectionTicks == 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.SnapshotCatchUp == 0 {
+		cfg.SnapshotCatchUp = 5000
+	}
+	existed := wal.Exists(cfg.WALDir)
+	w, err := wal.Open(cfg.WALDir, wal.Options{Logger: lg})
+	if err != nil {
+		return nil, err
+	}
+	snap, hs, ents, err := w.ReadAll()
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	st := raft.NewMemoryStorage()
+	n := &Node{
+		cfg: cfg, lg: lg, storage: st, wal: w,
+		applyc: make(chan Apply, 64), readc: make(chan raft.ReadState, 16), leadc: make(chan uint64, 16),
+		stopc: make(chan struct{}), donec: make(chan struct{}),
+	}
+	rc := &raft.Config{
+		ID:              cfg.ID,
+		ElectionTick:    cfg.ElectionTicks,
+		HeartbeatTick:   1,
+		Storage:         st,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 512,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Logger:          raftLogger{lg},
+	}
+	n.confState = &raftpb.ConfState{}
+	if existed && (len(ents) > 0 || !raft.IsEmptyHardState(hs) || snap.GetIndex() > 0) {
+		if snap.GetIndex() > 0 {
+			if err := st.ApplySnapshot(&raftpb.Snapshot{Metadata: snap}); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("raftnode: load snapshot %d: %w", snap.GetIndex(), err)
+			}
+			n.confState = raftpb.EnsureConfState(snap.ConfState)
+			n.snapIndex = snap.GetIndex()
+		}
+		if hs != nil {
+			if err := st.SetHardState(hs); err != nil {
+				w.Close()
+				return nil, err
+			}
+		}
+		if err := st.Append(ents); err != nil {
+			w.Close()
+			return nil, err
+		}
+		// Entries after the snapshot are re-delivered; the apply loop
+		// skips those the store already has, but re-applies membership
+		// changes to raft, whose configuration lives only in memory.
+		rc.Applied = snap.GetIndex()
+		n.rn = raft.RestartNode(rc)
+		lg.Info("raftnode: restarted", "id", fmt.Sprintf("%x", cfg.ID), "term", hs.GetTerm(), "commit", hs.GetCommit(), "snapshot", snap.GetIndex(), "entries", len(ents))
+	} else {
+		n.rn = raft.StartNode(rc, cfg.Peers)
+		lg.Info("raftnode: started new member", "id", fmt.Sprintf("%x", cfg.ID), "peers", len(cfg.Peers))
+	}
+	go n.run()
+	return n, nil
+}
+
+// Apply delivers committed entries in log order.
+func (n *Node) Apply() <-chan Apply { return n.applyc }
+
+// LeaderChanges delivers the new leader ID (0: none) on every change.
+func (n *Node) LeaderChanges() <-chan uint64 { return n.leadc }
+
+// Done is closed when the node has stopped.
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+// Err is the error that stopped the node, if any.
+func (n *Node) Err() error {
+	n.errMu.Lock()
+	defer n.errMu.Unlock()
+	return n.err
+}
+
+// Lead is the current leader's ID (0: none known).
+func (n *Node) Lead() uint64 { return n.lead.Load() }
+
+// Term is the current term.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// CommitIndex is the highest index known committed.
+func (n *Node) CommitIndex() uint64 { return n.commit.Load() }
+
+// ID is this member's Raft ID.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Propose appends data to the log (through the leader).
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	return n.rn.Propose(ctx, data)
+}
+
+// ProposeConfChange proposes a membership change.
+func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeI) error {
+	return n.rn.ProposeConfChange(ctx, cc)
+}
+
+// ApplyConfChange tells raft a membership change has been applied.
+func (n *Node) ApplyConfChange(cc raftpb.ConfChangeI) {
+	cs := n.rn.ApplyConfChange(cc)
+	n.confMu.Lock()
+	n.confState = cs
+	n.confMu.Unlock()
+}
+
+// ReadIndex asks the leader for the commit index a linearizable read must
+// wait for; the answer arrives on ReadStates with the same rctx.
+func (n *Node) ReadIndex(ctx context.Context, rctx []byte) error {
+	return n.rn.ReadIndex(ctx, rctx)
+}
+
+// ReadStates delivers answers to ReadIndex.
+func (n *Node) ReadStates() <-chan raft.ReadState { return n.readc }
+
+// Status is raft's view of this member.
+func (n *Node) Status() raft.Status { return n.rn.Status() }
+
+// Campaign makes this member campaign for leadership now.
+func (n *Node) Campaign(ctx context.Context) error { return n.rn.Campaign(ctx) }
+
+// Stop stops the node and closes the WAL.
+func (n *Node) Stop() {
+	select {
+	case <-n.stopc:
+	default:
+		close(n.stopc)
+	}
+	<-n.donec
+}
+
+func (n *Node) fail(err error) {
+	n.errMu.Lock()
+	if n.err == nil {
+		n.err = err
+	}
+	n.errMu.Unlock()
+	n.lg.Error("raftnode: stopping on error", "err", err)
+}
+
+func (n *Node) run() {
+	defer close(n.donec)
+	defer func() {
+		n.rn.Stop()
+		n.walMu.Lock()
+		if err := n.wal.Close(); err != nil {
+			n.lg.Error("raftnode: close wal", "err", err)
+		}
+		n.walMu.Unlock()
+	}()
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-n.stopc:
+			return
+		case <-ticker.C:
+			n.rn.Tick()
+		case rd := <-n.rn.Ready():
+			if err := n.handleReady(rd); err != nil {
+				n.fail(err)
+				return
+			}
+		}
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil && rd.SoftState.Lead != n.lead.Load() {
+		n.lead.Store(rd.SoftState.Lead)
+		select {
+		case n.leadc <- rd.SoftState.Lead:
+		default:
+			n.lg.Warn("raftnode: leader change not consumed", "lead", rd.SoftState.Lead)
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		n.term.Store(rd.HardState.GetTerm())
+		n.commit.Store(rd.HardState.GetCommit())
+	}
+	for _, rs := range rd.ReadStates {
+		select {
+		case n.readc <- rs:
+		case <-n.stopc:
+			return nil
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 {
+		n.walMu.Lock()
+		err := n.wal.Save(rd.HardState, rd.Entries)
+		n.walMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("raftnode: save to wal: %w", err)
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("raftnode: append to raft log: %w", err)
+	}
+	// Peers are added by the multi-member transport; a single member has
+	// no messages to send.
+	if len(rd.CommittedEntries) > 0 {
+		select {
+		case n.applyc <- Apply{Entries: rd.CommittedEntries}:
+		case <-n.stopc:
+			return nil
+		}
+	}
+	n.rn.Advance()
+	return nil
+}
+
+// MaybeSnapshot is called by the apply loop after applying index. Every
+// SnapshotCount entries it flushes the state machine, records a snapshot
+// in the WAL, compacts the in-memory log and releases old WAL segments,
+// in the background so the apply loop never waits for the flush.
+func (n *Node) MaybeSnapshot(index uint64) {
+	n.confMu.Lock()
+	due := index-n.snapIndex >= n.cfg.SnapshotCount
+	cs := n.confState
+	n.confMu.Unlock()
+	if !due || n.cfg.SnapshotCount == 0 || !n.snapping.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer n.snapping.Store(false)
+		if err := n.snapshot(index, cs); err != nil {
+			n.lg.Error("raftnode: snapshot failed", "index", index, "err", err)
+		}
+	}()
+}
+
+func (n *Node) snapshot(index uint64, cs *raftpb.ConfState) error {
+	if n.cfg.Flush != nil {
+		if err := n.cfg.Flush(); err != nil {
+			return fmt.Errorf("flush state machine: %w", err)
+		}
+	}
+	snap, err := n.storage.CreateSnapshot(index, cs, nil)
+	if err != nil {
+		if errors.Is(err, raft.ErrSnapOutOfDate) {
+			return nil
+		}
+		return err
+	}
+	n.walMu.Lock()
+	err = n.wal.SaveSnapshot(snap.Metadata)
+	n.walMu.Unlock()
+	if err != nil {
+		return err
+	}
+	n.confMu.Lock()
+	n.snapIndex = index
+	n.confMu.Unlock()
+	if index > n.cfg.SnapshotCatchUp {
+		compact := index - n.cfg.SnapshotCatchUp
+		if err := n.storage.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
+	}
+	n.walMu.Lock()
+	err = n.wal.ReleaseTo(index)
+	n.walMu.Unlock()
+	n.lg.Info("raftnode: snapshot", "index", index, "term", snap.GetMetadata().GetTerm())
+	return err
+}

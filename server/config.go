@@ -1,0 +1,108 @@
+package server
+
+import (
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Config holds everything a member needs to start. The zero value is not
+// useful on its own: call NewConfig for etcd's defaults, then override.
+// Field names follow etcd's flags (--data-dir is DataDir, and so on).
+type Config struct {
+	// Name is the human-readable member name (--name, default "default").
+	Name string
+	// DataDir is where the member keeps its log and store (--data-dir,
+	// default "${name}.cairn").
+	DataDir string
+	// WALDir, when set, holds the write-ahead log instead of DataDir/member/wal.
+	WALDir string
+
+	// ListenClientURLs are the URLs the member serves clients on (gRPC and
+	// HTTP/JSON on the same port), default http://127.0.0.1:2379.
+	ListenClientURLs []url.URL
+	// AdvertiseClientURLs are the client URLs reported in MemberList.
+	AdvertiseClientURLs []url.URL
+	// ListenPeerURLs are the URLs the member listens on for peers.
+	ListenPeerURLs []url.URL
+	// InitialAdvertisePeerURLs are this member's peer URLs as told to others.
+	InitialAdvertisePeerURLs []url.URL
+	// InitialCluster maps member name to its peer URLs
+	// (--initial-cluster "default=http://127.0.0.1:2380").
+	InitialCluster map[string][]url.URL
+	// InitialClusterState is "new" or "existing".
+	InitialClusterState string
+	// InitialClusterToken seeds the cluster ID (default "etcd-cluster").
+	InitialClusterToken string
+
+	// MaxRequestBytes bounds one client request (default 1.5 MiB).
+	MaxRequestBytes uint
+	// MaxTxnOps bounds the operations in one Txn branch (default 128).
+	MaxTxnOps uint
+	// QuotaBackendBytes raises the NOSPACE alarm when the store grows past
+	// it (default 0 meaning 2 GiB like etcd; Cairn has no hard ceiling, so
+	// any value is accepted).
+	QuotaBackendBytes int64
+	// AutoCompactionMode is "periodic" or "revision".
+	AutoCompactionMode string
+	// AutoCompactionRetention is "" or "0" for off; a duration such as "1h"
+	// (or a bare number of hours) in periodic mode, a revision count in
+	// revision mode.
+	AutoCompactionRetention string
+	// SnapshotCount is how many applied entries trigger a log snapshot
+	// (default 10000).
+	SnapshotCount uint64
+
+	// HeartbeatInterval and ElectionTimeout drive Raft ticks
+	// (defaults 100ms and 1000ms).
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+
+	// LogLevel is one of debug, info, warn, error (default info).
+	LogLevel string
+	// Logger, when non-nil, receives the member's logs; otherwise one is
+	// built from LogLevel writing to stderr.
+	Logger *slog.Logger
+}
+
+// Defaults matching etcd 3.7.
+const (
+	DefaultName                = "default"
+	DefaultMaxRequestBytes     = 1.5 * 1024 * 1024
+	DefaultMaxTxnOps           = 128
+	DefaultQuotaBackendBytes   = 2 * 1024 * 1024 * 1024
+	DefaultSnapshotCount       = 10000
+	DefaultInitialClusterToken = "etcd-cluster"
+)
+
+func mustURL(s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return *u
+}
+
+// NewConfig returns a Config with etcd's defaults: a single member named
+// "default" serving clients on 127.0.0.1:2379 and peers on 127.0.0.1:2380,
+// with its data in ./default.cairn.
+func NewConfig() *Config {
+	return &Config{
+		Name:                     DefaultName,
+		DataDir:                  DefaultName + ".cairn",
+		ListenClientURLs:         []url.URL{mustURL("http://127.0.0.1:2379")},
+		AdvertiseClientURLs:      []url.URL{mustURL("http://127.0.0.1:2379")},
+		ListenPeerURLs:           []url.URL{mustURL("http://127.0.0.1:2380")},
+		InitialAdvertisePeerURLs: []url.URL{mustURL("http://127.0.0.1:2380")},
+		InitialCluster:           map[string][]url.URL{DefaultName: {mustURL("http://127.0.0.1:2380")}},
+		InitialClusterState:      "new",
+		InitialClusterToken:      DefaultInitialClusterToken,
+		MaxRequestBytes:          DefaultMaxRequestBytes,
+		MaxTxnOps:                DefaultMaxTxnOps,
+		AutoCompactionMode:       "periodic",
+		SnapshotCount:            DefaultSnapshotCount,
+		HeartbeatInterval:        100 * time.Millisecond,
+		ElectionTimeout:          1000 * time.Millisecond,
+		LogLevel:                 "info",
+	}
+}

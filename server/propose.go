@@ -1,0 +1,124 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnkv/cairn/apply"
+)
+
+// idGenerator makes request IDs unique across members and restarts: the
+// member ID's low 16 bits, then the start time in milliseconds (40 bits),
+// then a counter (8 bits, overflowing into the time part), as etcd does.
+type idGenerator struct {
+	prefix uint64
+	suffix atomic.Uint64
+}
+
+func newIDGenerator(member uint64, now time.Time) *idGenerator {
+	g := &idGenerator{prefix: member << 48}
+	ms := uint64(now.UnixMilli()) & (1<<40 - 1)
+	g.suffix.Store(ms << 8)
+	return g
+}
+
+func (g *idGenerator) next() uint64 {
+	return g.prefix | (g.suffix.Add(1) & (1<<48 - 1))
+}
+
+// waitRegistry connects a proposal to its result from the apply loop.
+type waitRegistry struct {
+	mu sync.Mutex
+	m  map[uint64]chan *apply.Result
+}
+
+func newWaitRegistry() *waitRegistry {
+	return &waitRegistry{m: map[uint64]chan *apply.Result{}}
+}
+
+func (w *waitRegistry) register(id uint64) <-chan *apply.Result {
+	ch := make(chan *apply.Result, 1)
+	w.mu.Lock()
+	w.m[id] = ch
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *waitRegistry) trigger(id uint64, r *apply.Result) {
+	w.mu.Lock()
+	ch := w.m[id]
+	delete(w.m, id)
+	w.mu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
+
+func (w *waitRegistry) cancel(id uint64) {
+	w.mu.Lock()
+	delete(w.m, id)
+	w.mu.Unlock()
+}
+
+// requestTimeout bounds how long a proposal may wait to be applied, as
+// etcd's (5 s plus two election timeouts).
+func (s *Server) requestTimeout() time.Duration {
+	return 5*time.Second + 2*s.cfg.ElectionTimeout
+}
+
+// Propose sends req through the log and waits for the state machine's
+// result. The apply loop answers it on this member.
+func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*apply.Result, error) {
+	id := s.ids.next()
+	req.Header = &pb.RequestHeader{ID: id}
+	data, err := proto.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > int(s.cfg.MaxRequestBytes) {
+		return nil, rpctypes.ErrGRPCRequestTooLarge
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
+	ch := s.waits.register(id)
+	if err := s.node.Propose(ctx, data); err != nil {
+		s.waits.cancel(id)
+		return nil, s.proposeError(ctx, err)
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		s.waits.cancel(id)
+		return nil, s.proposeError(ctx, ctx.Err())
+	case <-s.stopc:
+		s.waits.cancel(id)
+		return nil, rpctypes.ErrGRPCStopped
+	}
+}
+
+// proposeError turns a failed wait into etcd's error: the client's own
+// cancellation or deadline, or a server-side timeout.
+func (s *Server) proposeError(ctx context.Context, err error) error {
+	select {
+	case <-s.stopc:
+		return rpctypes.ErrGRPCStopped
+	default:
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		if s.node.Lead() == 0 {
+			return rpctypes.ErrGRPCNoLeader
+		}
+		return rpctypes.ErrGRPCTimeout
+	}
+	if ctx.Err() == context.Canceled {
+		return rpctypes.ErrGRPCCanceled
+	}
+	return err
+}

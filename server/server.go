@@ -1,0 +1,333 @@
+// Package server runs one Cairn member: it opens the storage engine, the
+// store, the lease set and the Raft node, runs the apply loop that feeds
+// committed entries to the state machine, and serves the client API. It
+// owns the wiring and the member's life cycle, not the logic of any layer:
+// requests are decoded in api, ordered by raftnode, applied by apply,
+// stored by mvcc and storage.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+
+	"github.com/cairnkv/cairn/api"
+	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/mvcc"
+	"github.com/cairnkv/cairn/raftnode"
+	"github.com/cairnkv/cairn/storage"
+)
+
+// Server is a running member.
+type Server struct {
+	cfg  *Config
+	lg   *slog.Logger
+	info *clusterInfo
+
+	eng     storage.Engine
+	store   *mvcc.Store
+	lessor  *lease.Lessor
+	alarms  *apply.Alarms
+	applier *apply.Applier
+	node    *raftnode.Node
+
+	ids     *idGenerator
+	waits   *waitRegistry
+	applied *appliedNotifier
+	reads   *readLoop
+
+	api       *api.Server
+	listeners []net.Listener
+
+	stopc    chan struct{}
+	donec    chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	errMu    sync.Mutex
+	err      error
+}
+
+// Start opens (or creates) the member's data and starts serving. It
+// returns once the client listeners are open.
+func Start(cfg *Config) (s *Server, err error) {
+	lg := cfg.Logger
+	if lg == nil {
+		lg = newLogger(cfg.LogLevel)
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if cfg.MaxTxnOps == 0 {
+		cfg.MaxTxnOps = DefaultMaxTxnOps
+	}
+	if cfg.QuotaBackendBytes <= 0 {
+		cfg.QuotaBackendBytes = DefaultQuotaBackendBytes
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = 1000 * time.Millisecond
+	}
+	if cfg.ElectionTimeout < 5*cfg.HeartbeatInterval {
+		return nil, fmt.Errorf("server: --election-timeout[%dms] should be at least as 5 times as --heartbeat-interval[%dms]",
+			cfg.ElectionTimeout.Milliseconds(), cfg.HeartbeatInterval.Milliseconds())
+	}
+	memberDir := filepath.Join(cfg.DataDir, "member")
+	if err := os.MkdirAll(memberDir, 0o700); err != nil {
+		return nil, fmt.Errorf("server: create data dir: %w", err)
+	}
+	walDir := cfg.WALDir
+	if walDir == "" {
+		walDir = filepath.Join(memberDir, "wal")
+	}
+
+	s = &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+
+	infoPath := filepath.Join(memberDir, "cluster.json")
+	info, err := loadClusterInfo(infoPath)
+	switch {
+	case err == nil:
+		lg.Info("server: restarting member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
+			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
+	case errors.Is(err, os.ErrNotExist):
+		if info, err = bootstrapCluster(cfg); err != nil {
+			return nil, err
+		}
+		if len(info.Members) != 1 {
+			return nil, fmt.Errorf("server: --initial-cluster names %d members; this version of Cairn runs a single member", len(info.Members))
+		}
+		if err := saveClusterInfo(infoPath, info); err != nil {
+			return nil, fmt.Errorf("server: save cluster info: %w", err)
+		}
+		lg.Info("server: starting new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
+			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
+	default:
+		return nil, err
+	}
+	s.info = info
+
+	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg}); err != nil {
+		return nil, err
+	}
+	if s.store, err = mvcc.Open(s.eng, lg); err != nil {
+		return nil, err
+	}
+	minTTL := int64((3*cfg.ElectionTimeout/2 + time.Second - 1) / time.Second)
+	if s.lessor, err = lease.New(s.eng, minTTL); err != nil {
+		return nil, err
+	}
+	if s.alarms, err = apply.LoadAlarms(s.eng); err != nil {
+		return nil, err
+	}
+	s.applier = apply.New(s.store, s.lessor, s.alarms)
+	s.ids = newIDGenerator(info.MemberID, time.Now())
+	s.waits = newWaitRegistry()
+	s.applied = newAppliedNotifier(s.store.AppliedIndex())
+
+	var peers []raft.Peer
+	for _, m := range info.Members {
+		peers = append(peers, raft.Peer{ID: m.ID})
+	}
+	s.node, err = raftnode.Start(raftnode.Config{
+		ID:            info.MemberID,
+		Peers:         peers,
+		WALDir:        walDir,
+		TickInterval:  cfg.HeartbeatInterval,
+		ElectionTicks: int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		SnapshotCount: cfg.SnapshotCount,
+		Flush:         s.eng.Flush,
+		Logger:        lg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.reads = newReadLoop(s)
+
+	s.wg.Add(4)
+	go s.applyLoop()
+	go s.leaderLoop()
+	go s.leaseExpiryLoop()
+	go s.reads.run()
+	if ac, err := newAutoCompactor(s, cfg.AutoCompactionMode, cfg.AutoCompactionRetention); err != nil {
+		return nil, err
+	} else if ac != nil {
+		s.wg.Add(1)
+		go ac.run()
+	}
+	if len(info.Members) == 1 {
+		// A one-voter cluster need not wait an election timeout.
+		_ = s.node.Campaign(context.Background())
+	}
+
+	s.api = api.NewServer(s, api.Options{
+		MaxRequestBytes: int(cfg.MaxRequestBytes),
+		MaxTxnOps:       int(cfg.MaxTxnOps),
+		Logger:          lg,
+	})
+	for _, u := range cfg.ListenClientURLs {
+		if u.Scheme != "http" && u.Scheme != "" {
+			return nil, fmt.Errorf("server: listen-client-urls %q: only http is supported so far", u.String())
+		}
+		l, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
+		}
+		s.listeners = append(s.listeners, l)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.api.Serve(l)
+		}()
+		lg.Info("server: serving client traffic", "address", u.String())
+	}
+	go s.watchNode()
+	return s, nil
+}
+
+// watchNode stops the member if the Raft node dies.
+func (s *Server) watchNode() {
+	select {
+	case <-s.node.Done():
+		if err := s.node.Err(); err != nil {
+			s.fail(err)
+		}
+	case <-s.stopc:
+	}
+}
+
+// fail records a fatal error and stops the member.
+func (s *Server) fail(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.errMu.Unlock()
+	s.lg.Error("server: fatal error, stopping", "err", err)
+	go s.Stop()
+}
+
+// Done is closed when the member has stopped.
+func (s *Server) Done() <-chan struct{} { return s.donec }
+
+// Err is the error that stopped the member, if any.
+func (s *Server) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Stop stops serving, stops the Raft node and closes the store.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		close(s.stopc)
+		if s.api != nil {
+			s.api.Stop()
+		}
+		for _, l := range s.listeners {
+			l.Close()
+		}
+		s.wg.Wait()
+		s.closeAll()
+		close(s.donec)
+	})
+	<-s.donec
+}
+
+func (s *Server) closeAll() {
+	if s.node != nil {
+		s.node.Stop()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.eng != nil {
+		if err := s.eng.Close(); err != nil {
+			s.lg.Error("server: close storage", "err", err)
+		}
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error", "panic", "fatal":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// The api.Member interface.
+
+// ClusterID is the cluster's ID.
+func (s *Server) ClusterID() uint64 { return s.info.ClusterID }
+
+// MemberID is this member's ID.
+func (s *Server) MemberID() uint64 { return s.info.MemberID }
+
+// Term is the current Raft term.
+func (s *Server) Term() uint64 { return s.node.Term() }
+
+// Store is the key-value store.
+func (s *Server) Store() *mvcc.Store { return s.store }
+
+// Lessor is the lease set.
+func (s *Server) Lessor() *lease.Lessor { return s.lessor }
+
+// Alarms is the alarm set.
+func (s *Server) Alarms() *apply.Alarms { return s.alarms }
+
+// Members lists the cluster's members.
+func (s *Server) Members() []*pb.Member { return s.info.pbMembers() }
+
+// Status reports Raft and storage figures for Maintenance.Status.
+func (s *Server) Status() api.MemberStatus {
+	onDisk, live := s.eng.Size()
+	return api.MemberStatus{
+		Leader:       s.node.Lead(),
+		RaftIndex:    s.node.CommitIndex(),
+		RaftTerm:     s.node.Term(),
+		AppliedIndex: s.store.AppliedIndex(),
+		DBSize:       onDisk,
+		DBSizeInUse:  live,
+		DBSizeQuota:  s.cfg.QuotaBackendBytes,
+	}
+}
+
+// NewLeaseID picks an unused, positive lease ID.
+func (s *Server) NewLeaseID() int64 {
+	for {
+		id := int64(s.ids.next() & (1<<63 - 1))
+		if id != 0 && !s.lessor.Exists(id) {
+			return id
+		}
+	}
+}
+
+// QuotaExceeded reports whether the store is over --quota-backend-bytes.
+func (s *Server) QuotaExceeded() bool {
+	onDisk, _ := s.eng.Size()
+	return onDisk > s.cfg.QuotaBackendBytes
+}

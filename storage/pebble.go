@@ -1,0 +1,138 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// PebbleOptions tunes the Pebble engine.
+type PebbleOptions struct {
+	// CacheBytes is the block cache size; 0 means 64 MiB.
+	CacheBytes int64
+	// InMemory keeps everything in memory (tests only).
+	InMemory bool
+	Logger   *slog.Logger
+}
+
+type pebbleEngine struct {
+	db    *pebble.DB
+	cache *pebble.Cache
+}
+
+// OpenPebble opens (or creates) a Pebble engine in dir.
+func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	opts := &pebble.Options{
+		Cache:                       cache,
+		DisableWAL:                  true,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       1000,
+		Logger:                      quietLogger{o.Logger},
+	}
+	if o.InMemory {
+		opts.FS = vfs.NewMem()
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
+	}
+	return &pebbleEngine{db: db, cache: cache}, nil
+}
+
+func (e *pebbleEngine) Get(key []byte) ([]byte, bool, error) { return get(e.db, key) }
+
+func (e *pebbleEngine) NewIter(lower, upper []byte) (Iterator, error) {
+	return e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+}
+
+func (e *pebbleEngine) NewBatch() Batch      { return &pebbleBatch{b: e.db.NewIndexedBatch()} }
+func (e *pebbleEngine) NewWriteBatch() Batch { return &pebbleBatch{b: e.db.NewBatch()} }
+
+func (e *pebbleEngine) NewSnapshot() Snapshot { return &pebbleSnapshot{s: e.db.NewSnapshot()} }
+
+func (e *pebbleEngine) Flush() error { return e.db.Flush() }
+
+func (e *pebbleEngine) Size() (int64, int64) {
+	m := e.db.Metrics()
+	onDisk := int64(m.DiskSpaceUsage())
+	live := m.Total().TablesSize + int64(m.MemTable.Size)
+	if live > onDisk {
+		live = onDisk
+	}
+	return onDisk, live
+}
+
+func (e *pebbleEngine) Close() error {
+	err := e.db.Flush()
+	if cerr := e.db.Close(); err == nil {
+		err = cerr
+	}
+	e.cache.Unref()
+	return err
+}
+
+func get(r interface {
+	Get([]byte) ([]byte, io.Closer, error)
+}, key []byte) ([]byte, bool, error) {
+	v, c, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte(nil), v...)
+	c.Close()
+	return out, true, nil
+}
+
+type pebbleBatch struct{ b *pebble.Batch }
+
+func (b *pebbleBatch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+func (b *pebbleBatch) NewIter(lower, upper []byte) (Iterator, error) {
+	return b.b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+}
+func (b *pebbleBatch) Set(k, v []byte) error               { return b.b.Set(k, v, nil) }
+func (b *pebbleBatch) Delete(k []byte) error               { return b.b.Delete(k, nil) }
+func (b *pebbleBatch) DeleteRange(start, end []byte) error { return b.b.DeleteRange(start, end, nil) }
+func (b *pebbleBatch) Len() int                            { return b.b.Len() }
+func (b *pebbleBatch) Commit() error                       { return b.b.Commit(pebble.NoSync) }
+func (b *pebbleBatch) Close() error                        { return b.b.Close() }
+
+type pebbleSnapshot struct{ s *pebble.Snapshot }
+
+func (s *pebbleSnapshot) Get(key []byte) ([]byte, bool, error) { return get(s.s, key) }
+func (s *pebbleSnapshot) NewIter(lower, upper []byte) (Iterator, error) {
+	return s.s.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+}
+func (s *pebbleSnapshot) Close() error { return s.s.Close() }
+
+// quietLogger sends Pebble's chatter to slog at debug level.
+type quietLogger struct{ lg *slog.Logger }
+
+func (l quietLogger) Infof(format string, args ...interface{}) {
+	if l.lg != nil {
+		l.lg.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (l quietLogger) Errorf(format string, args ...interface{}) {
+	if l.lg != nil {
+		l.lg.Error(fmt.Sprintf(format, args...), "component", "pebble")
+	}
+}
+
+func (l quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
