@@ -1,21 +1,54 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/version"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// httpHandler serves the HTTP endpoints etcd has on its client port.
-func (s *Server) httpHandler() http.Handler {
+// httpHandler serves the HTTP endpoints etcd has on its client port: the
+// grpc-gateway JSON API under /v3/ (which calls the gRPC services through
+// a loopback connection to addr, as etcd's does), /version, /health,
+// /livez and /readyz.
+func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 	mux := http.NewServeMux()
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))
+	if err != nil {
+		return nil, nil, err
+	}
+	gwmux := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard,
+		&runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}}))
+	ctx := context.Background()
+	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
+		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler,
+	} {
+		if err := register(ctx, gwmux, conn); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	mux.Handle("/v3/", gwmux)
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]string{
-			"etcdserver":  version.Version,
-			"etcdcluster": version.Cluster(version.Version),
-			"storage":     StorageVersion,
+		_ = json.NewEncoder(w).Encode(version.Versions{
+			Server:  version.Version,
+			Cluster: version.Cluster(version.Version) + ".0",
+			Storage: StorageVersion,
 		})
 	})
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
@@ -40,5 +73,13 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		ok(w, r)
 	})
-	return mux
+	// Like etcd, accept the older /v3beta and /v3alpha prefixes.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, old := range []string{"/v3beta/", "/v3alpha/"} {
+			if strings.HasPrefix(r.URL.Path, old) {
+				r.URL.Path = "/v3/" + strings.TrimPrefix(r.URL.Path, old)
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}), conn, nil
 }

@@ -81,10 +81,11 @@ type Server struct {
 	opts Options
 	lg   *slog.Logger
 	grpc *grpc.Server
-	http *http.Server
 
 	mu     sync.Mutex
 	closed bool
+	https  []*http.Server
+	conns  []io.Closer
 }
 
 // NewServer builds the API for m.
@@ -108,7 +109,6 @@ func NewServer(m Member, opts Options) *Server {
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	return s
 }
 
@@ -117,10 +117,26 @@ func NewServer(m Member, opts Options) *Server {
 func (s *Server) Serve(l net.Listener) {
 	grpcL := newChanListener(l.Addr())
 	httpL := newChanListener(l.Addr())
+	handler, conn, err := s.httpHandler(l.Addr().String())
+	if err != nil {
+		s.lg.Error("api: cannot start the JSON gateway", "address", l.Addr().String(), "err", err)
+		handler = http.NotFoundHandler()
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.https = append(s.https, hs)
+	if conn != nil {
+		s.conns = append(s.conns, conn)
+	}
+	s.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = s.grpc.Serve(grpcL) }()
-	go func() { defer wg.Done(); _ = s.http.Serve(httpL) }()
+	go func() { defer wg.Done(); _ = hs.Serve(httpL) }()
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -145,9 +161,15 @@ func (s *Server) Stop() {
 		return
 	}
 	s.closed = true
+	https, conns := s.https, s.conns
 	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 	s.grpc.Stop()
-	s.http.Close()
+	for _, hs := range https {
+		hs.Close()
+	}
 }
 
 var http2Preface = []byte("PRI * HTTP/2.0")

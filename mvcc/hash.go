@@ -82,10 +82,18 @@ func (s *Store) Hash() (uint32, int64, error) {
 // snapshotMagic starts a snapshot stream.
 var snapshotMagic = []byte("CAIRNSNAP\x01")
 
+// snapshotAlign is the block size the snapshot body is padded to: etcd's
+// snapshots are bbolt files (whole 4 KiB pages) followed by a SHA-256,
+// and clientv3 refuses a snapshot whose size is not a multiple of 512
+// plus 32.
+const snapshotAlign = 512
+
 // WriteSnapshot writes a consistent copy of the whole store to w: the
 // magic, then every engine key and value as (uvarint length, bytes)
-// pairs, then the SHA-256 of everything before it (as etcd appends a
-// SHA-256 to its snapshots). It returns the snapshot's revision.
+// pairs, then an empty key ending the records, then zero padding to a
+// multiple of 512 bytes, then the SHA-256 of everything before it (as
+// etcd appends a SHA-256 to its snapshots). It returns the snapshot's
+// revision.
 func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
 	snap := s.eng.NewSnapshot()
 	defer snap.Close()
@@ -101,7 +109,8 @@ func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
 	}
 	defer it.Close()
 	sum := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(w, sum), 256<<10)
+	cw := &countingWriter{w: io.MultiWriter(w, sum)}
+	bw := bufio.NewWriterSize(cw, 256<<10)
 	if _, err := bw.Write(snapshotMagic); err != nil {
 		return 0, err
 	}
@@ -120,9 +129,28 @@ func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
 	if err := it.Error(); err != nil {
 		return 0, err
 	}
+	if err := bw.WriteByte(0); err != nil { // the empty key: end of records
+		return 0, err
+	}
 	if err := bw.Flush(); err != nil {
 		return 0, err
 	}
+	if pad := (snapshotAlign - cw.n%snapshotAlign) % snapshotAlign; pad > 0 {
+		if _, err := cw.Write(make([]byte, pad)); err != nil {
+			return 0, err
+		}
+	}
 	_, err = w.Write(sum.Sum(nil))
 	return rev, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
