@@ -58,6 +58,11 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	ElectionTimeout   time.Duration
 
+	// WatchProgressNotifyInterval is how often watchers that asked for
+	// progress notifications get one (--watch-progress-notify-interval,
+	// default 10 minutes).
+	WatchProgressNotifyInterval time.Duration
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -104,5 +109,7 @@ func NewConfig() *Config {
 		HeartbeatInterval:        100 * time.Millisecond,
 		ElectionTimeout:          1000 * time.Millisecond,
 		LogLevel:                 "info",
+
+		WatchProgressNotifyInterval: 10 * time.Minute,
 	}
 }

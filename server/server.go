@@ -180,6 +180,8 @@ func Start(cfg *Config) (s *Server, err error) {
 		MaxRequestBytes: int(cfg.MaxRequestBytes),
 		MaxTxnOps:       int(cfg.MaxTxnOps),
 		Logger:          lg,
+
+		ProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
 	})
 	for _, u := range cfg.ListenClientURLs {
 		if u.Scheme != "http" && u.Scheme != "" {
