@@ -1,0 +1,243 @@
+package storage_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/cairnkv/cairn/storage"
+)
+
+func openMem(t *testing.T) storage.Engine {
+	t.Helper()
+	eng, err := storage.OpenPebble("", storage.PebbleOptions{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := eng.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return eng
+}
+
+func mustSet(t *testing.T, eng storage.Engine, kvs ...string) {
+	t.Helper()
+	b := eng.NewWriteBatch()
+	defer b.Close()
+	for i := 0; i+1 < len(kvs); i += 2 {
+		if err := b.Set([]byte(kvs[i]), []byte(kvs[i+1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keys lists every key in [lower, upper) of r, forwards.
+func keys(t *testing.T, r storage.Reader, lower, upper []byte) []string {
+	t.Helper()
+	it, err := r.NewIter(lower, upper)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()))
+	}
+	if err := it.Error(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestGetReturnsACopyAndReportsMissingKeys(t *testing.T) {
+	eng := openMem(t)
+	mustSet(t, eng, "a", "1")
+	v, ok, err := eng.Get([]byte("a"))
+	if err != nil || !ok || string(v) != "1" {
+		t.Fatalf("Get(a) = %q, %v, %v", v, ok, err)
+	}
+	v[0] = 'x' // must not reach the engine
+	if v2, _, _ := eng.Get([]byte("a")); string(v2) != "1" {
+		t.Fatalf("Get(a) after mutating a returned value = %q", v2)
+	}
+	if v, ok, err := eng.Get([]byte("b")); err != nil || ok || v != nil {
+		t.Fatalf("Get(missing) = %q, %v, %v", v, ok, err)
+	}
+}
+
+func TestBatchReadsItsOwnWritesBeforeCommit(t *testing.T) {
+	eng := openMem(t)
+	mustSet(t, eng, "a", "1", "c", "3")
+	b := eng.NewBatch()
+	defer b.Close()
+	if err := b.Set([]byte("b"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := b.Get([]byte("b")); !ok || string(v) != "2" {
+		t.Fatalf("batch Get(b) = %q, %v", v, ok)
+	}
+	if _, ok, _ := b.Get([]byte("a")); ok {
+		t.Fatal("batch still sees a key it deleted")
+	}
+	if got := fmt.Sprint(keys(t, b, nil, nil)); got != "[b c]" {
+		t.Fatalf("batch iter = %s", got)
+	}
+	if got := fmt.Sprint(keys(t, eng, nil, nil)); got != "[a c]" {
+		t.Fatalf("engine sees uncommitted batch: %s", got)
+	}
+	if b.Len() == 0 {
+		t.Fatal("Len of a non-empty batch is 0")
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(keys(t, eng, nil, nil)); got != "[b c]" {
+		t.Fatalf("after commit: %s", got)
+	}
+}
+
+func TestDeleteRangeIsHalfOpen(t *testing.T) {
+	eng := openMem(t)
+	mustSet(t, eng, "a", "", "b", "", "b\x00", "", "c", "", "d", "")
+	b := eng.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange([]byte("b"), []byte("c")); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(keys(t, b, nil, nil)); got != "[a c d]" {
+		t.Fatalf("batch after DeleteRange[b,c) = %q", got)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(keys(t, eng, nil, nil)); got != "[a c d]" {
+		t.Fatalf("engine after DeleteRange[b,c) = %q", got)
+	}
+}
+
+// An empty or inverted range deletes nothing and must not break the engine
+// (the lease package can compute an inverted range for lease ID -1).
+func TestDeleteRangeEmptyOrInvertedDeletesNothing(t *testing.T) {
+	for _, r := range [][2]string{{"b", "b"}, {"c", "b"}, {"\xff\xff", "\x00"}} {
+		t.Run(fmt.Sprintf("%q-%q", r[0], r[1]), func(t *testing.T) {
+			eng := openMem(t)
+			mustSet(t, eng, "a", "", "b", "", "c", "")
+			b := eng.NewBatch()
+			defer b.Close()
+			if err := b.DeleteRange([]byte(r[0]), []byte(r[1])); err != nil {
+				return // refusing is fine too
+			}
+			if err := b.Commit(); err != nil {
+				return
+			}
+			if got := fmt.Sprint(keys(t, eng, nil, nil)); got != "[a b c]" {
+				t.Fatalf("after DeleteRange[%q,%q): %s", r[0], r[1], got)
+			}
+			if err := eng.Flush(); err != nil {
+				t.Fatalf("flush after inverted DeleteRange: %v", err)
+			}
+			if got := fmt.Sprint(keys(t, eng, nil, nil)); got != "[a b c]" {
+				t.Fatalf("after flush: %s", got)
+			}
+		})
+	}
+}
+
+func TestSnapshotIsFrozen(t *testing.T) {
+	eng := openMem(t)
+	mustSet(t, eng, "a", "1")
+	snap := eng.NewSnapshot()
+	defer snap.Close()
+	mustSet(t, eng, "a", "2", "b", "2")
+	if v, _, _ := snap.Get([]byte("a")); string(v) != "1" {
+		t.Fatalf("snapshot Get(a) = %q, want 1", v)
+	}
+	if got := fmt.Sprint(keys(t, snap, nil, nil)); got != "[a]" {
+		t.Fatalf("snapshot keys = %s", got)
+	}
+}
+
+func TestIteratorBoundsAndSeeks(t *testing.T) {
+	eng := openMem(t)
+	mustSet(t, eng, "a", "", "b", "", "c", "", "d", "", "e", "")
+	if got := fmt.Sprint(keys(t, eng, []byte("b"), []byte("d"))); got != "[b c]" {
+		t.Fatalf("[b,d) = %s", got)
+	}
+	it, err := eng.NewIter([]byte("b"), []byte("e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	steps := []struct {
+		name string
+		op   func() bool
+		want string // "" means invalid
+	}{
+		{"Last", it.Last, "d"},
+		{"Prev", it.Prev, "c"},
+		{"SeekGE(a)", func() bool { return it.SeekGE([]byte("a")) }, "b"},
+		{"SeekGE(bb)", func() bool { return it.SeekGE([]byte("bb")) }, "c"},
+		{"SeekGE(e)", func() bool { return it.SeekGE([]byte("e")) }, ""},
+		{"SeekLT(c)", func() bool { return it.SeekLT([]byte("c")) }, "b"},
+		{"SeekLT(b)", func() bool { return it.SeekLT([]byte("b")) }, ""},
+		{"SeekLT(z)", func() bool { return it.SeekLT([]byte("z")) }, "d"},
+		{"First", it.First, "b"},
+		{"Next", it.Next, "c"},
+	}
+	for _, s := range steps {
+		ok := s.op()
+		if ok != it.Valid() {
+			t.Fatalf("%s returned %v but Valid() = %v", s.name, ok, it.Valid())
+		}
+		got := ""
+		if ok {
+			got = string(it.Key())
+		}
+		if got != s.want {
+			t.Fatalf("%s: at %q, want %q", s.name, got, s.want)
+		}
+	}
+}
+
+// Pebble runs without a WAL: Close must flush, so an engine reopened from
+// its directory has every committed write.
+func TestCloseFlushesCommittedWrites(t *testing.T) {
+	dir := t.TempDir()
+	eng, err := storage.OpenPebble(dir, storage.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := bytes.Repeat([]byte("v"), 100)
+	b := eng.NewWriteBatch()
+	for i := range 1000 {
+		if err := b.Set(fmt.Appendf(nil, "k%04d", i), val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if onDisk, live := eng.Size(); onDisk < 0 || live < 0 || live > onDisk {
+		t.Fatalf("Size() = %d, %d", onDisk, live)
+	}
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eng, err = storage.OpenPebble(dir, storage.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if n := len(keys(t, eng, nil, nil)); n != 1000 {
+		t.Fatalf("after reopen: %d keys, want 1000", n)
+	}
+}
