@@ -138,21 +138,21 @@ func (c *ctl) newPutCommand() *cobra.Command {
 
 // getOptions are get's flags.
 type getOptions struct {
-	consistency   string
-	order         string
-	sortBy        string
-	limit         int64
-	prefix        bool
-	fromKey       bool
-	rev           int64
-	keysOnly      bool
-	countOnly     bool
-	valueOnly     bool
-	minCreateRev  int64
-	maxCreateRev  int64
-	minModRev     int64
-	maxModRev     int64
-	stream        bool
+	consistency  string
+	order        string
+	sortBy       string
+	limit        int64
+	prefix       bool
+	fromKey      bool
+	rev          int64
+	keysOnly     bool
+	countOnly    bool
+	valueOnly    bool
+	minCreateRev int64
+	maxCreateRev int64
+	minModRev    int64
+	maxModRev    int64
+	stream       bool
 }
 
 func (o *getOptions) addFlags(fs *pflag.FlagSet) {

@@ -10,23 +10,27 @@ import (
 	"go.etcd.io/etcd/client/v3/snapshot"
 )
 
-var snapshotExample = strings.ReplaceAll(`  # Save snapshot to a given file
-  CLI snapshot save /backup/etcd-snapshot.db
-
-  # Get snapshot from given address and save it to file
-  CLI snapshot save --endpoints=127.0.0.1:3000 /backup/etcd-snapshot.db
-
-  # Get snapshot from given address with certificates
-  CLI --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd.crt --key=/etc/etcd/etcd.key snapshot save /backup/etcd-snapshot.db
-
-  # Get snapshot with certain user and password
-  CLI --user=root --password=password123 snapshot save /backup/etcd-snapshot.db
-
-  # Get snapshot from given address with timeout
-  CLI --endpoints=https://127.0.0.1:2379 --dial-timeout=20s snapshot save /backup/etcd-snapshot.db
-
-  # Save snapshot with desirable time format
-  CLI snapshot save /mnt/backup/etcd/backup_$(date +%Y%m%d_%H%M%S).db`, "CLI", cliName)
+// snapshotExample is indented two spaces per line, blank lines included,
+// as etcdctl renders it.
+var snapshotExample = "  " + strings.Join([]string{
+	"# Save snapshot to a given file",
+	cliName + " snapshot save /backup/etcd-snapshot.db",
+	"",
+	"# Get snapshot from given address and save it to file",
+	cliName + " snapshot save --endpoints=127.0.0.1:3000 /backup/etcd-snapshot.db",
+	"",
+	"# Get snapshot from given address with certificates",
+	cliName + " --endpoints=https://127.0.0.1:2379 --cacert=/etc/etcd/ca.crt --cert=/etc/etcd/etcd.crt --key=/etc/etcd/etcd.key snapshot save /backup/etcd-snapshot.db",
+	"",
+	"# Get snapshot with certain user and password",
+	cliName + " --user=root --password=password123 snapshot save /backup/etcd-snapshot.db",
+	"",
+	"# Get snapshot from given address with timeout",
+	cliName + " --endpoints=https://127.0.0.1:2379 --dial-timeout=20s snapshot save /backup/etcd-snapshot.db",
+	"",
+	"# Save snapshot with desirable time format",
+	cliName + " snapshot save /mnt/backup/etcd/backup_$(date +%Y%m%d_%H%M%S).db",
+}, "\n  ")
 
 func (c *ctl) newSnapshotCommand() *cobra.Command {
 	cmd := &cobra.Command{

@@ -168,7 +168,8 @@ func (p *txnParser) parseRequest(line string) (clientv3.Op, error) {
 	del := newDelCommand(do)
 	del.Run = func(_ *cobra.Command, args []string) { record(do.op(args, p.stderr, p.sleep)) }
 
-	root := &cobra.Command{Use: "txn-request", SilenceErrors: true}
+	// An unnamed root, as in etcdctl: usage on a bad flag reads " put [options] ...".
+	root := &cobra.Command{SilenceErrors: true}
 	root.SetOut(p.stderr)
 	root.SetErr(p.stderr)
 	root.AddCommand(put, get, del)
