@@ -168,7 +168,7 @@ func (c *compactor) compact(rev int64) error {
 				return err
 			}
 			user = append(user[:0], it.Value()...)
-			if err := c.dropIfHidden(b, user, r, rev); err != nil {
+			if err := c.dropIfHidden(b, user, rev); err != nil {
 				it.Close()
 				b.Close()
 				return err
@@ -204,9 +204,13 @@ func (c *compactor) compact(rev int64) error {
 	}
 }
 
-// dropIfHidden deletes version r of user if no read at a revision >= at
-// can see it.
-func (c *compactor) dropIfHidden(b interface{ Delete([]byte) error }, user []byte, r revision, at int64) error {
+// dropIfHidden deletes every version of user that no read at a revision
+// >= at can see: all versions older than the newest one at or below at,
+// and that newest one too if it is a tombstone older than at. It walks
+// the key's whole history below at, not just version r, because versions
+// kept by an earlier compaction (the live ones) no longer have a revision
+// log entry of their own and would otherwise outlive a later delete.
+func (c *compactor) dropIfHidden(b interface{ Delete([]byte) error }, user []byte, at int64) error {
 	prefix := keyPrefix(user)
 	seek := appendRevInverted(bytes.Clone(prefix), revision{main: at, sub: math.MaxInt64})
 	it, err := c.s.eng.NewIter(seek, keyNext(user))
@@ -214,22 +218,25 @@ func (c *compactor) dropIfHidden(b interface{ Delete([]byte) error }, user []byt
 		return err
 	}
 	defer it.Close()
-	if !it.First() {
-		return it.Error() // nothing at or below at: already gone
+	first := true
+	for ok := it.First(); ok; ok = it.Next() {
+		if first {
+			first = false
+			rec, err := decodeValue(it.Value())
+			if err != nil {
+				return err
+			}
+			_, newest, err := decodeKey(nil, it.Key())
+			if err != nil {
+				return err
+			}
+			if !rec.tombstone || newest.main >= at {
+				continue // the version reads at or above at see
+			}
+		}
+		if err := b.Delete(bytes.Clone(it.Key())); err != nil {
+			return err
+		}
 	}
-	_, newest, err := decodeKey(nil, it.Key())
-	if err != nil {
-		return err
-	}
-	if newest != r {
-		return b.Delete(encodeKey(user, r)) // superseded
-	}
-	rec, err := decodeValue(it.Value())
-	if err != nil {
-		return err
-	}
-	if rec.tombstone && r.main < at {
-		return b.Delete(encodeKey(user, r))
-	}
-	return nil
+	return it.Error()
 }

@@ -17,6 +17,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // members at the same revision agree whatever their compaction progress.
 // rev 0 means the current revision.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
+	for {
+		hash, hashRev, compactRev, err = s.hashKV(rev)
+		if err != nil || compactRev == s.compactRev.Load() {
+			return hash, hashRev, compactRev, err
+		}
+		// A compaction started while we hashed; hash again under it.
+	}
+}
+
+func (s *Store) hashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
 	compactRev = s.compactRev.Load()
 	cur := s.rev.Load()
 	if rev == 0 {

@@ -141,15 +141,28 @@ func hasRevisionFilters(r *pb.RangeRequest) bool {
 
 // checkRev resolves the revision a range reads at.
 func checkRev(want, cur, compacted int64) (int64, error) {
-	switch {
-	case want > cur:
+	if want > cur {
 		return 0, ErrFutureRev
-	case want <= 0:
-		return cur, nil
-	case want < compacted:
+	}
+	if want <= 0 {
+		want = cur
+	}
+	if want < compacted {
 		return 0, ErrCompacted
 	}
 	return want, nil
+}
+
+// stillReadable reports whether a read at rev that has just finished saw
+// a complete picture. Reads do not block compaction; instead, a read whose
+// revision fell below the compaction revision while it ran may have
+// missed versions the background compactor removed, and fails as if it
+// had started after the compaction.
+func (s *Store) stillReadable(rev int64) error {
+	if rev < s.compactRev.Load() {
+		return ErrCompacted
+	}
+	return nil
 }
 
 // rangeAt executes a RangeRequest against r with etcd's semantics: count
@@ -243,7 +256,11 @@ func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRespo
 	if err != nil {
 		return nil, err
 	}
-	return rangeAt(ctx, s.eng, req, rev, cur)
+	resp, err := rangeAt(ctx, s.eng, req, rev, cur)
+	if err != nil {
+		return nil, err
+	}
+	return resp, s.stillReadable(rev)
 }
 
 // RangeStream sends the result of req in chunks of at most chunk keys, each
@@ -259,6 +276,9 @@ func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int
 	}
 	if req.CountOnly {
 		_, count, err := scan(ctx, s.eng, req.Key, req.RangeEnd, scanOptions{rev: rev, countOnly: true})
+		if err == nil {
+			err = s.stillReadable(rev)
+		}
 		if err != nil {
 			return err
 		}
@@ -273,6 +293,9 @@ func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int
 	for {
 		want := min(chunk, total-sent)
 		kvs, _, err := scan(ctx, s.eng, key, req.RangeEnd, scanOptions{rev: rev, limit: want + 1, keysOnly: req.KeysOnly})
+		if err == nil {
+			err = s.stillReadable(rev)
+		}
 		if err != nil {
 			return err
 		}
@@ -289,6 +312,9 @@ func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int
 			if more {
 				next := append(bytes.Clone(kvs[len(kvs)-1].Key), 0)
 				_, rest, err := scan(ctx, s.eng, next, req.RangeEnd, scanOptions{rev: rev, countOnly: true})
+				if err == nil {
+					err = s.stillReadable(rev)
+				}
 				if err != nil {
 					return err
 				}
@@ -320,13 +346,13 @@ func (v ReadView) Rev() int64 { return v.rev }
 
 // Range reads at req.Revision, or at the pinned revision when it is 0.
 func (v ReadView) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	rev := req.Revision
-	if rev == 0 {
-		rev = v.rev
-	}
-	rev, err := checkRev(rev, v.rev, v.s.compactRev.Load())
+	rev, err := checkRev(req.Revision, v.rev, v.s.compactRev.Load())
 	if err != nil {
 		return nil, err
 	}
-	return rangeAt(ctx, v.s.eng, req, rev, v.rev)
+	resp, err := rangeAt(ctx, v.s.eng, req, rev, v.rev)
+	if err != nil {
+		return nil, err
+	}
+	return resp, v.s.stillReadable(rev)
 }

@@ -52,7 +52,11 @@ func (t *TxnWrite) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	if err != nil {
 		return nil, err
 	}
-	return rangeAt(ctx, t.b, req, rev, cur)
+	resp, err := rangeAt(ctx, t.b, req, rev, cur)
+	if err != nil {
+		return nil, err
+	}
+	return resp, t.s.stillReadable(rev)
 }
 
 // latest returns the newest version of user (possibly a tombstone).
