@@ -106,11 +106,14 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return c.execute(args[1:])
 }
 
-func (c *ctl) execute(args []string) int {
-	// etcdctl enables prefix matching ("etcdctl ge foo" runs get); it is a
-	// package-level switch in cobra, so it also applies to txn lines.
+func init() {
+	// etcdctl enables prefix matching ("etcdctl ge foo" runs get, and a txn
+	// line "pu k v" is a put). It is a package-level switch in cobra, and this
+	// package is the only user of cobra in the binary.
 	cobra.EnablePrefixMatching = true
+}
 
+func (c *ctl) execute(args []string) int {
 	c.display = &simplePrinter{w: c.stdout, ew: c.stderr}
 	root := c.newRootCommand()
 	root.SetArgs(args)

@@ -58,8 +58,9 @@ func lookupEnv(environ []string, key string) (string, bool) {
 // (a variable whose flag was also given), which the caller treats as fatal.
 //
 // This is etcdctl's behaviour (go.etcd.io/etcd/pkg/v3/flags.SetPflagsFromEnv),
-// quirks included: a value that does not parse is silently ignored and the
-// flag keeps its default, and an empty variable is reported as unrecognized.
+// quirks included: a value that does not parse is not reported and the flag
+// is left as pflag's Set leaves it (a bad duration becomes 0), and an empty
+// variable is reported as unrecognized.
 func setFlagsFromEnv(fs *pflag.FlagSet, prefix string, environ []string) []envEvent {
 	alreadySet := make(map[string]bool)
 	used := make(map[string]bool)
