@@ -179,6 +179,7 @@ func (c *ctl) newRootCommand() *cobra.Command {
 		c.newLeaseCommand(),
 		c.newMemberCommand(),
 		c.newSnapshotCommand(),
+		c.newCompletionCommand(),
 		newOptionsCommand(root),
 	)
 	root.SetHelpCommandGroupID(groupUtility)

@@ -58,9 +58,9 @@ var lease = []string{"grant", "revoke", "keepalive", "ttl", "ttl-keys", "ttl-exp
 
 // supported lists, per format, the cases etcdctl prints (the others exit).
 var supported = map[string][]string{
-	"simple":   all(),
-	"fields":   append(append(append([]string{}, kv...), lease...), "member-list"),
-	"json":     all(),
+	"simple": all(),
+	"fields": append(append(append([]string{}, kv...), lease...), "member-list"),
+	"json":   all(),
 	// Most lease responses embed *pb.ResponseHeader, so they pass as proto
 	// messages and print as just their header; revoke's type is a plain
 	// rename of the wire type, without its methods, and is refused.
