@@ -203,7 +203,7 @@ func (c *ctl) commandCtx() (context.Context, context.CancelFunc) {
 // endpoints returns the endpoints to dial: those found by DNS discovery if
 // --discovery-srv is set and finds any, else --endpoints.
 func (c *ctl) endpoints() ([]string, error) {
-	if domain := c.discoveryDomain(); domain != "" {
+	if domain := c.global.discoverySrv; domain != "" {
 		srvs, err := srv.GetClient("etcd-client", domain, c.global.discoverySrvName)
 		if err != nil {
 			return nil, err
@@ -225,10 +225,6 @@ func (c *ctl) endpoints() ([]string, error) {
 		eps[i] = strings.TrimSpace(ep)
 	}
 	return eps, nil
-}
-
-func (c *ctl) discoveryDomain() string {
-	return c.global.discoverySrv
 }
 
 // checkTLSFlags rejects an explicitly empty TLS file flag rather than
