@@ -2,10 +2,14 @@ package mvcc
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairnkv/cairn/storage"
 )
 
 // writer applies single-change transactions to a store, numbering entries.
@@ -183,5 +187,106 @@ func TestStoreReopensWithItsState(t *testing.T) {
 	}
 	if _, err := s2.Range(context.Background(), &pb.RangeRequest{Key: []byte("a"), Revision: 1}); err != ErrCompacted {
 		t.Fatalf("Range at 1 after reopen: %v", err)
+	}
+}
+
+// countingEngine counts the positioning calls made on iterators of the
+// engine (not of batches), a machine-independent measure of read work.
+type countingEngine struct {
+	storage.Engine
+	steps atomic.Int64
+}
+
+func (e *countingEngine) NewIter(lower, upper []byte) (storage.Iterator, error) {
+	it, err := e.Engine.NewIter(lower, upper)
+	if err != nil {
+		return nil, err
+	}
+	return &countingIter{Iterator: it, n: &e.steps}, nil
+}
+
+type countingIter struct {
+	storage.Iterator
+	n *atomic.Int64
+}
+
+func (it *countingIter) First() bool          { it.n.Add(1); return it.Iterator.First() }
+func (it *countingIter) Next() bool           { it.n.Add(1); return it.Iterator.Next() }
+func (it *countingIter) SeekGE(k []byte) bool { it.n.Add(1); return it.Iterator.SeekGE(k) }
+func (it *countingIter) SeekLT(k []byte) bool { it.n.Add(1); return it.Iterator.SeekLT(k) }
+func (it *countingIter) Prev() bool           { it.n.Add(1); return it.Iterator.Prev() }
+func (it *countingIter) Last() bool           { it.n.Add(1); return it.Iterator.Last() }
+
+// Reclaiming a compacted history costs work in proportion to its length,
+// however it is spread over keys: a hot key with n versions must not cost
+// n steps per version (n²).
+func TestCompactionWorkIsLinearForAHotKey(t *testing.T) {
+	const n = 1200
+	for _, c := range []struct {
+		name string
+		key  func(i int) string
+	}{
+		{"spread", func(i int) string { return fmt.Sprint("k", i%300) }},
+		{"hot", func(int) string { return "hot" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			eng := &countingEngine{Engine: newEngine(t)}
+			w := &writer{t: t, s: openStore(t, eng)}
+			for i := range n {
+				w.put(c.key(i), "")
+			}
+			eng.steps.Store(0)
+			w.compact(w.s.Rev())
+			if steps := eng.steps.Load(); steps > 20*n {
+				t.Fatalf("reclaiming %d revisions took %d iterator steps, want at most %d", n, steps, 20*n)
+			}
+		})
+	}
+}
+
+// versionsOf lists the revisions of key's versions still in the engine.
+func versionsOf(t *testing.T, s *Store, key string) []string {
+	t.Helper()
+	it, err := s.eng.NewIter(keyPrefix([]byte(key)), keyNext([]byte(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		_, rev, err := decodeKey(nil, it.Key())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d.%d", rev.main, rev.sub))
+	}
+	return out
+}
+
+// The common way to free space: delete, then compact at the current
+// revision (etcd reclaims the deleted values at once). Values that an
+// earlier compaction kept must be reclaimed too, though their own
+// revision-log entries are gone and the delete is at the compaction
+// revision itself.
+func TestCompactionAtTheDeleteRevisionReclaimsOldValues(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	w.put("a", "big") // rev 2
+	w.put("b", "big") // rev 3
+	w.compact(3)      // both live: kept
+	w.del("a", "c")   // rev 4 deletes both
+	w.compact(4)
+	for _, k := range []string{"a", "b"} {
+		if got := versionsOf(t, w.s, k); len(got) != 1 || got[0] != "4."+map[string]string{"a": "0", "b": "1"}[k] {
+			t.Errorf("versions of %q after delete and compaction at the delete: %v, want only the tombstone", k, got)
+		}
+	}
+	// Likewise for an overwrite at the compaction revision.
+	w.put("c", "old") // rev 5
+	w.put("x", "")    // rev 6
+	w.compact(6)      // "c"@5 live: kept
+	w.put("c", "new") // rev 7
+	w.compact(7)
+	if got := versionsOf(t, w.s, "c"); len(got) != 1 || got[0] != "7.0" {
+		t.Errorf("versions of \"c\" after overwrite and compaction at it: %v, want [7.0]", got)
 	}
 }

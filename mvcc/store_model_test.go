@@ -428,7 +428,15 @@ func (r *modelRun) checkReclaimed(s *Store) {
 			r.fatalf("engine key %x: %v", it.Key(), err)
 		}
 		if !allowed[ver{string(user), rev.main, rev.sub}] {
-			leaked = append(leaked, fmt.Sprintf("%q@%d.%d", user, rev.main, rev.sub))
+			var hist []string
+			for _, v := range r.m.hist[string(user)] {
+				h := fmt.Sprintf("%d.%d", v.main, v.sub)
+				if v.tombstone {
+					h += "(del)"
+				}
+				hist = append(hist, h)
+			}
+			leaked = append(leaked, fmt.Sprintf("%q@%d.%d (history %v)", user, rev.main, rev.sub, hist))
 		}
 	}
 	if len(leaked) > 0 {
