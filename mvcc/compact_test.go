@@ -221,12 +221,12 @@ func (it *countingIter) Last() bool           { it.n.Add(1); return it.Iterator.
 // however it is spread over keys: a hot key with n versions must not cost
 // n steps per version (n²).
 func TestCompactionWorkIsLinearForAHotKey(t *testing.T) {
-	const n = 1200
+	const n = 600
 	for _, c := range []struct {
 		name string
 		key  func(i int) string
 	}{
-		{"spread", func(i int) string { return fmt.Sprint("k", i%300) }},
+		{"spread", func(i int) string { return fmt.Sprint("k", i%150) }},
 		{"hot", func(int) string { return "hot" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
