@@ -1,0 +1,116 @@
+package testcluster
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Environment variables that change which server runs; see the package doc.
+const (
+	envBinary = "CAIRN_TESTCLUSTER_BINARY"
+	envRace   = "CAIRN_TESTCLUSTER_RACE"
+)
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// binary returns the path of the server binary, building it on first use.
+func binary() (string, error) {
+	buildOnce.Do(func() { buildPath, buildErr = build() })
+	return buildPath, buildErr
+}
+
+// build compiles ./cmd/cairn of the enclosing module. The output goes to a
+// directory keyed by the module's path, so the test binaries of every
+// package of one checkout share it; go build leaves an up-to-date binary
+// untouched and replaces a stale one by renaming, so a server still
+// running from the old file is not disturbed. A file lock keeps two test
+// binaries from building at once.
+func build() (string, error) {
+	if p := os.Getenv(envBinary); p != "" {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return "", fmt.Errorf("testcluster: %s=%q: %w", envBinary, p, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return "", fmt.Errorf("testcluster: %s: %w", envBinary, err)
+		}
+		return abs, nil
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	race := os.Getenv(envRace) == "1"
+	key := root
+	if race {
+		key += "\x00race"
+	}
+	sum := sha256.Sum256([]byte(key))
+	dir := filepath.Join(os.TempDir(), "cairn-testcluster-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("testcluster: %w", err)
+	}
+	unlock, err := lockFile(filepath.Join(dir, "build.lock"))
+	if err != nil {
+		return "", fmt.Errorf("testcluster: lock build dir: %w", err)
+	}
+	defer unlock()
+
+	out := filepath.Join(dir, "cairn")
+	args := []string{"build", "-o", out}
+	if race {
+		args = append(args, "-race")
+	}
+	args = append(args, "./cmd/cairn")
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stdout = &stderr
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("testcluster: go %s in %s: %w\n%s", strings.Join(args, " "), root, err, stderr.String())
+	}
+	return out, nil
+}
+
+// moduleRoot is the directory of the go.mod enclosing the working
+// directory, which go test sets to the package under test.
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("testcluster: go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("testcluster: not inside a Go module (go env GOMOD = %q)", gomod)
+	}
+	root := filepath.Dir(gomod)
+	if _, err := os.Stat(filepath.Join(root, "cmd", "cairn")); err != nil {
+		return "", fmt.Errorf("testcluster: module at %s has no cmd/cairn: %w", root, err)
+	}
+	return root, nil
+}
+
+// Binary returns the path of the server binary the members run, building
+// it if need be, for a test that runs it by itself (to check how it fails
+// to start, say).
+func Binary(t testing.TB) string {
+	t.Helper()
+	p, err := binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

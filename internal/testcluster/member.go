@@ -1,0 +1,381 @@
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// stopTimeout bounds a graceful stop before the harness gives up and kills.
+const stopTimeout = 20 * time.Second
+
+// Member is one server process of a Cluster. Its name, data directory and
+// URLs stay the same across restarts.
+type Member struct {
+	// Name is the member's --name.
+	Name string
+	// DataDir is the member's --data-dir, under the test's temp dir.
+	DataDir string
+	// ClientURL and PeerURL are the member's loopback URLs.
+	ClientURL string
+	PeerURL   string
+	// Flags are extra flags for this member alone, given after the
+	// cluster's; change them between a stop and a start to restart the
+	// member with other settings.
+	Flags []string
+
+	t      testing.TB
+	c      *Cluster
+	binary string
+	logs   logBuffer
+
+	mu   sync.Mutex
+	proc *process // nil when not running
+}
+
+// process is one run of a member.
+type process struct {
+	cmd  *exec.Cmd
+	out  logBuffer     // this run's output alone
+	done chan struct{} // closed once the process has exited
+	err  error         // from Wait; read after done
+}
+
+// Endpoint is the member's client URL, for clientv3.Config.Endpoints.
+func (m *Member) Endpoint() string { return m.ClientURL }
+
+// Client returns a client of this member alone, closed when t ends.
+func (m *Member) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	return newClient(t, []string{m.ClientURL})
+}
+
+// Logs returns everything the member wrote to stdout and stderr over all
+// its runs, with a line from the harness where each run starts and ends.
+func (m *Member) Logs() string { return m.logs.String() }
+
+// PID is the process ID of the running member, or 0.
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return 0
+	}
+	return m.proc.cmd.Process.Pid
+}
+
+// Running reports whether the member's process is running: started and
+// not yet seen to exit.
+func (m *Member) Running() bool {
+	m.mu.Lock()
+	p := m.proc
+	m.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start starts the stopped member on its data and ports and waits until
+// it serves clients. With several members, a member may not be able to
+// serve until enough of the others run: start those without waiting
+// through Launch, then Wait.
+func (m *Member) Start() {
+	m.t.Helper()
+	if err := m.launch(); err != nil {
+		m.t.Fatal(err)
+	}
+	m.Wait()
+}
+
+// Launch starts the stopped member's process without waiting for it.
+func (m *Member) Launch() {
+	m.t.Helper()
+	if err := m.launch(); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// Wait waits until the launched member serves clients.
+func (m *Member) Wait() {
+	m.t.Helper()
+	if err := m.waitReady(m.c.cfg.StartTimeout); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to exit: a crash, with
+// nothing flushed that the member had not already made durable.
+func (m *Member) Kill() {
+	m.t.Helper()
+	if !m.Running() {
+		m.t.Fatalf("testcluster: Kill: member %s is not running", m.Name)
+	}
+	m.kill()
+}
+
+// Stop sends SIGTERM and waits for the process to exit. It fails the test
+// if the member takes longer than stopTimeout (it is then killed) or
+// exits with a non-zero status (death by the SIGTERM itself is accepted:
+// etcd re-raises it after a graceful shutdown).
+func (m *Member) Stop() {
+	m.t.Helper()
+	if !m.Running() {
+		m.t.Fatalf("testcluster: Stop: member %s is not running", m.Name)
+	}
+	if err := m.stop(); err != nil {
+		m.t.Error(err)
+	}
+}
+
+// Restart stops the member gracefully if it runs, then starts it again on
+// the same data directory and ports.
+func (m *Member) Restart() {
+	m.t.Helper()
+	if m.Running() {
+		m.Stop()
+	} else {
+		m.reap()
+	}
+	m.Start()
+}
+
+// Exited returns a channel closed when the current run of the member
+// exits, and nil when it has not been launched.
+func (m *Member) Exited() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc == nil {
+		return nil
+	}
+	return m.proc.done
+}
+
+func (m *Member) args() []string {
+	args := []string{
+		"--name", m.Name,
+		"--data-dir", m.DataDir,
+		"--listen-client-urls", m.ClientURL,
+		"--advertise-client-urls", m.ClientURL,
+		"--listen-peer-urls", m.PeerURL,
+		"--initial-advertise-peer-urls", m.PeerURL,
+		"--initial-cluster", m.c.initialCluster(),
+		"--initial-cluster-state", "new",
+	}
+	args = append(args, m.c.cfg.Flags...)
+	return append(args, m.Flags...)
+}
+
+// launch starts the process. A previous run must have exited.
+func (m *Member) launch() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc != nil {
+		select {
+		case <-m.proc.done:
+		default:
+			return fmt.Errorf("testcluster: member %s is already running (pid %d)", m.Name, m.proc.cmd.Process.Pid)
+		}
+	}
+	p := &process{done: make(chan struct{})}
+	args := m.args()
+	p.cmd = exec.Command(m.binary, args...)
+	p.cmd.Stdout = io.MultiWriter(&m.logs, &p.out)
+	p.cmd.Stderr = p.cmd.Stdout
+	p.cmd.SysProcAttr = sysProcAttr()
+	// ETCD_* variables of the test's environment would change the member.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ETCD_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	m.logs.mark(fmt.Sprintf("start %s %s", m.binary, strings.Join(args, " ")))
+	if err := p.cmd.Start(); err != nil {
+		return fmt.Errorf("testcluster: start member %s: %w", m.Name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		m.logs.mark(fmt.Sprintf("pid %d exited: %v", p.cmd.Process.Pid, exitDesc(p.err)))
+		close(p.done)
+	}()
+	m.proc = p
+	return nil
+}
+
+func exitDesc(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// current returns the latest run, or nil.
+func (m *Member) current() *process {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc
+}
+
+// reap forgets a run that has exited.
+func (m *Member) reap() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.proc != nil {
+		select {
+		case <-m.proc.done:
+			m.proc = nil
+		default:
+		}
+	}
+}
+
+func (m *Member) kill() {
+	p := m.current()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	m.reap()
+}
+
+func (m *Member) stop() error {
+	p := m.current()
+	if p == nil {
+		return nil
+	}
+	defer m.reap()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		return fmt.Errorf("testcluster: member %s did not stop within %v of SIGTERM; killed it", m.Name, stopTimeout)
+	}
+	if !stoppedCleanly(p.err) {
+		return fmt.Errorf("testcluster: member %s stopped on SIGTERM with %v; want exit status 0", m.Name, p.err)
+	}
+	return nil
+}
+
+// stoppedCleanly reports whether a process sent SIGTERM ended well: with
+// status 0 (Cairn) or killed by that SIGTERM, which etcd raises again on
+// itself once it has shut down.
+func stoppedCleanly(err error) bool {
+	if err == nil {
+		return true
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return false
+	}
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM
+}
+
+// wipe removes the member's data, for a retry of a first start.
+func (m *Member) wipe() {
+	_ = os.RemoveAll(m.DataDir)
+}
+
+// waitReady polls the member until a Status shows a leader and a
+// linearizable read succeeds, failing early if the process exits.
+func (m *Member) waitReady(timeout time.Duration) error {
+	p := m.current()
+	if p == nil {
+		return fmt.Errorf("testcluster: member %s was not launched", m.Name)
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{m.ClientURL},
+		DialTimeout: time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
+	}
+	defer cli.Close()
+
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for {
+		select {
+		case <-p.done:
+			return &startError{name: m.Name, err: exitDesc(p.err), out: p.out.String()}
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testcluster: member %s not ready within %v: last error: %v", m.Name, timeout, lastErr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		lastErr = ready(ctx, cli, m.ClientURL)
+		cancel()
+		if lastErr == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func ready(ctx context.Context, cli *clientv3.Client, ep string) error {
+	st, err := cli.Status(ctx, ep)
+	if err != nil {
+		return err
+	}
+	if st.Leader == 0 {
+		return errors.New("no leader yet")
+	}
+	_, err = cli.Get(ctx, "testcluster-ready-probe")
+	return err
+}
+
+// startError is a member that exited before it served.
+type startError struct {
+	name, err, out string
+}
+
+func (e *startError) Error() string {
+	return fmt.Sprintf("testcluster: member %s exited while starting (%s); its output:\n%s", e.name, e.err, e.out)
+}
+
+func isAddrInUse(err error) bool {
+	var se *startError
+	return errors.As(err, &se) && strings.Contains(se.out, "address already in use")
+}
+
+func newClient(t testing.TB, endpoints []string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("testcluster: client for %v: %v", endpoints, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+func raceServer() bool {
+	return os.Getenv(envRace) == "1" && os.Getenv(envBinary) == ""
+}

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// fill writes n keys prefix%05d, 100 to a txn, with values of size bytes.
+func fill(t *testing.T, ctx context.Context, cli *clientv3.Client, prefix string, n, size int) {
+	t.Helper()
+	for i := 0; i < n; i += 100 {
+		var ops []clientv3.Op
+		for j := i; j < min(i+100, n); j++ {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s%05d", prefix, j), strings.Repeat(string(rune('a'+j%26)), size)))
+		}
+		if _, err := cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rangeStream reads a whole RangeStream with the raw gRPC client, so each
+// chunk can be seen.
+func rangeStream(ctx context.Context, cli *clientv3.Client, r *pb.RangeRequest) ([]*pb.RangeResponse, error) {
+	s, err := pb.NewKVClient(cli.ActiveConnection()).RangeStream(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	var chunks []*pb.RangeResponse
+	for {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			return chunks, nil
+		}
+		if err != nil {
+			return chunks, err
+		}
+		chunks = append(chunks, m.RangeResponse)
+	}
+}
+
+func TestRangeStreamMergesToRange(t *testing.T) {
+	_, cli, ctx := start(t)
+	const n = 2500
+	fill(t, ctx, cli, "s/", n, 100)
+	put(t, ctx, cli, "t", "outside")
+
+	cases := []struct {
+		name string
+		key  string
+		opts []clientv3.OpOption
+	}{
+		{"prefix", "s/", []clientv3.OpOption{clientv3.WithPrefix()}},
+		{"from key", "s/00100", []clientv3.OpOption{clientv3.WithFromKey()}},
+		{"limit", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(1500)}},
+		{"limit past the end", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithLimit(n + 10)}},
+		{"keys only", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithKeysOnly()}},
+		{"count only", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}},
+		{"at a revision", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithRev(10)}},
+		{"serializable", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSerializable()}},
+		{"single key", "s/00042", nil},
+		{"nothing", "u", nil},
+		{"sort by key ascending", "s/", []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend)}},
+	}
+	for _, c := range cases {
+		want := get(t, ctx, cli, c.key, c.opts...)
+		ch, err := cli.GetStream(ctx, c.key, c.opts...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got, err := clientv3.GetStreamToGetResponse(ch)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !proto.Equal((*pb.RangeResponse)(got), (*pb.RangeResponse)(want)) {
+			t.Errorf("%s: stream merged to %d kvs count=%d more=%v header=%v; range gave %d kvs count=%d more=%v header=%v",
+				c.name, len(got.Kvs), got.Count, got.More, got.Header, len(want.Kvs), want.Count, want.More, want.Header)
+		}
+	}
+}
+
+func TestRangeStreamChunks(t *testing.T) {
+	_, cli, ctx := start(t)
+	const n = 2500
+	fill(t, ctx, cli, "s/", n, 100)
+	head := rev(t, ctx, cli)
+
+	chunks, err := rangeStream(ctx, cli, &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), Limit: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) < 2 {
+		t.Fatalf("%d keys came in %d chunk(s); want several", n, len(chunks))
+	}
+	total := 0
+	next := 0
+	for i, c := range chunks {
+		last := i == len(chunks)-1
+		total += len(c.Kvs)
+		for _, kv := range c.Kvs {
+			if want := fmt.Sprintf("s/%05d", next); string(kv.Key) != want {
+				t.Fatalf("chunk %d: key %q; want %q (chunks are disjoint and in order)", i, kv.Key, want)
+			}
+			next++
+		}
+		if !last {
+			// Header, count and more come on the final chunk only.
+			if c.Header != nil || c.Count != 0 || c.More {
+				t.Errorf("chunk %d of %d: header %v count %d more %v; want none", i, len(chunks), c.Header, c.Count, c.More)
+			}
+			continue
+		}
+		checkHeader(t, c.Header, head)
+		if c.Count != n || !c.More {
+			t.Errorf("final chunk: count %d more %v; want %d true", c.Count, c.More, n)
+		}
+	}
+	if total != 2000 {
+		t.Errorf("%d keys in all chunks; want the limit, 2000", total)
+	}
+
+	chunks, err = rangeStream(ctx, cli, &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), CountOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 1 || chunks[0].Count != n || len(chunks[0].Kvs) != 0 {
+		t.Fatalf("count only: %d chunks, first %v", len(chunks), chunks[0])
+	}
+	checkHeader(t, chunks[0].Header, head)
+}
+
+func TestRangeStreamErrors(t *testing.T) {
+	_, cli, ctx := start(t)
+	fill(t, ctx, cli, "s/", 300, 10) // revisions 2, 3, 4
+	if _, err := cli.Compact(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		req  *pb.RangeRequest
+		want error
+	}{
+		{"empty key", &pb.RangeRequest{}, rpctypes.ErrGRPCEmptyKey},
+		{"compacted", &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), Revision: 2}, rpctypes.ErrGRPCCompacted},
+		{"future", &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), Revision: 5}, rpctypes.ErrGRPCFutureRev},
+		{"sort descending", &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), SortOrder: pb.RangeRequest_DESCEND},
+			status.Error(codes.Unimplemented, "RangeStream does not support custom sort orders")},
+		{"sort by value", &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), SortOrder: pb.RangeRequest_ASCEND, SortTarget: pb.RangeRequest_VALUE},
+			status.Error(codes.Unimplemented, "RangeStream does not support custom sort orders")},
+		{"filter", &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0"), MinModRevision: 3},
+			status.Error(codes.Unimplemented, "RangeStream does not support revision filters")},
+	}
+	for _, c := range cases {
+		_, err := rangeStream(ctx, cli, c.req)
+		t.Run(c.name, func(t *testing.T) { wantErr(t, err, c.want) })
+	}
+}
