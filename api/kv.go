@@ -253,18 +253,16 @@ func checkOp(op *pb.RequestOp, maxOps int) error {
 	}
 }
 
-// interval is a put (end nil) or delete range; end "\x00" means no end.
+// interval is a delete's range: one key (end empty) or [key, end). Like
+// etcd's check, it takes end literally, so a from-key delete (end "\x00")
+// conflicts with nothing.
 type interval struct{ key, end []byte }
 
 func (iv interval) contains(k []byte) bool {
-	switch {
-	case len(iv.end) == 0:
+	if len(iv.end) == 0 {
 		return bytes.Equal(k, iv.key)
-	case len(iv.end) == 1 && iv.end[0] == 0:
-		return bytes.Compare(k, iv.key) >= 0
-	default:
-		return bytes.Compare(k, iv.key) >= 0 && bytes.Compare(k, iv.end) < 0
 	}
+	return bytes.Compare(k, iv.key) >= 0 && bytes.Compare(k, iv.end) < 0
 }
 
 // checkIntervals applies etcd's duplicate-key rule: within one branch

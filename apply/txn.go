@@ -127,9 +127,9 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 		res = cmpInt(kv.Version, c.GetVersion())
 	case pb.Compare_LEASE:
 		res = cmpInt(kv.Lease, c.GetLease())
-	default:
-		return false
 	}
+	// As in etcd, an unknown target compares equal and an unknown result
+	// holds.
 	switch c.Result {
 	case pb.Compare_EQUAL:
 		return res == 0
@@ -140,7 +140,7 @@ func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 	case pb.Compare_LESS:
 		return res < 0
 	}
-	return false
+	return true
 }
 
 func cmpInt(a, b int64) int {

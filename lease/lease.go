@@ -267,8 +267,8 @@ func (l *Lessor) Renew(id int64) (int64, error) {
 	if !ok {
 		return 0, ErrNotFound
 	}
-	if !le.revoking.IsZero() {
-		// Already expired and on its way out: like etcd, do not resurrect it.
+	if !le.revoking.IsZero() || !l.now().Before(le.expiry) {
+		// Expired and on its way out: like etcd, do not resurrect it.
 		return 0, ErrNotFound
 	}
 	le.expiry = l.now().Add(time.Duration(le.TTL) * time.Second)

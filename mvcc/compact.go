@@ -143,65 +143,82 @@ func (c *compactor) run() {
 	}
 }
 
-// compact deletes the versions hidden by compaction at rev.
+// compact deletes the versions hidden by compaction at rev. It walks the
+// revision log up to and including rev in batches, resuming each batch
+// where the last stopped. Entries below rev are removed with the versions
+// they hide; entries at rev stay, because a watch may still replay from
+// rev, but their keys' older history goes too, so a key deleted or
+// overwritten exactly at rev gives its space back now.
 func (c *compactor) compact(rev int64) error {
-	eng := c.s.eng
-	upper := revKey(revision{main: rev})
+	upper := revKey(revision{main: rev + 1})
+	cursor := []byte{prefixRev}
 	for {
 		select {
 		case <-c.quit:
 			return errStopped
 		default:
 		}
-		it, err := eng.NewIter([]byte{prefixRev}, upper)
+		next, done, err := c.compactBatch(cursor, upper, rev)
 		if err != nil {
 			return err
 		}
-		b := eng.NewWriteBatch()
-		n := 0
-		var user []byte
-		for ok := it.First(); ok && n < c.batchSize; ok = it.Next() {
-			r, err := decodeRevKey(it.Key())
-			if err != nil {
-				it.Close()
-				b.Close()
-				return err
-			}
-			user = append(user[:0], it.Value()...)
-			if err := c.dropIfHidden(b, user, rev); err != nil {
-				it.Close()
-				b.Close()
-				return err
-			}
-			if err := b.Delete(revKey(r)); err != nil {
-				it.Close()
-				b.Close()
-				return err
-			}
-			n++
-		}
-		err = it.Error()
-		it.Close()
-		if err != nil {
-			b.Close()
-			return err
-		}
-		if n < c.batchSize {
-			if err := putMetaInt(b, metaCompactDone, rev); err != nil {
-				b.Close()
-				return err
-			}
-		}
-		if err := b.Commit(); err != nil {
-			b.Close()
-			return err
-		}
-		b.Close()
-		if n < c.batchSize {
+		if done {
 			return nil
 		}
+		cursor = next
 		time.Sleep(c.pause)
 	}
+}
+
+// compactBatch handles up to batchSize revision-log entries from cursor,
+// and returns where the next batch starts and whether the walk is over.
+func (c *compactor) compactBatch(cursor, upper []byte, rev int64) (next []byte, done bool, err error) {
+	eng := c.s.eng
+	it, err := eng.NewIter(cursor, upper)
+	if err != nil {
+		return nil, false, err
+	}
+	defer it.Close()
+	b := eng.NewWriteBatch()
+	defer b.Close()
+	// A key is cleaned once per batch: dropIfHidden removes its whole
+	// hidden history, and the batch's deletes are not visible to the
+	// engine until commit, so a second visit would redo the walk.
+	seen := map[string]struct{}{}
+	n := 0
+	for ok := it.First(); ok && n < c.batchSize; ok = it.Next() {
+		r, err := decodeRevKey(it.Key())
+		if err != nil {
+			return nil, false, err
+		}
+		if _, dup := seen[string(it.Value())]; !dup {
+			user := bytes.Clone(it.Value())
+			seen[string(user)] = struct{}{}
+			if err := c.dropIfHidden(b, user, rev); err != nil {
+				return nil, false, err
+			}
+		}
+		if r.main < rev {
+			if err := b.Delete(revKey(r)); err != nil {
+				return nil, false, err
+			}
+		}
+		next = append(bytes.Clone(it.Key()), 0)
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	done = n < c.batchSize
+	if done {
+		if err := putMetaInt(b, metaCompactDone, rev); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := b.Commit(); err != nil {
+		return nil, false, err
+	}
+	return next, done, nil
 }
 
 // dropIfHidden deletes every version of user that no read at a revision

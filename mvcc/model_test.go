@@ -236,6 +236,11 @@ func (m *model) rangeAt(r *pb.RangeRequest, cur int64) (*pb.RangeResponse, error
 	if r.KeysOnly {
 		for _, kv := range kvs {
 			kv.Value = nil
+			// etcd 3.7 serves keys-only ranges from its index, which has
+			// no lease, unless it had to read values to sort by them.
+			if r.SortTarget != pb.RangeRequest_VALUE {
+				kv.Lease = 0
+			}
 		}
 	}
 	resp.Kvs = kvs

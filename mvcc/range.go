@@ -94,10 +94,12 @@ func scan(ctx context.Context, r storage.Reader, key, end []byte, opts scanOptio
 					CreateRevision: rec.create,
 					ModRevision:    main,
 					Version:        rec.version,
-					Lease:          rec.lease,
 				}
+				// etcd's keys-only ranges come from its in-memory index,
+				// which has no lease: leave it out too.
 				if !opts.keysOnly {
 					kv.Value = bytes.Clone(rec.value)
+					kv.Lease = rec.lease
 				}
 				kvs = append(kvs, kv)
 			}
