@@ -65,7 +65,10 @@ func (e *pebbleEngine) Flush() error { return e.db.Flush() }
 
 func (e *pebbleEngine) Size() (int64, int64) {
 	m := e.db.Metrics()
-	onDisk := int64(m.DiskSpaceUsage())
+	// Count the memtables too: without its own WAL, the engine holds recent
+	// writes only in memory until a flush, and a size that ignored them
+	// would let --quota-backend-bytes be overrun by up to a memtable.
+	onDisk := int64(m.DiskSpaceUsage()) + int64(m.MemTable.Size)
 	live := m.Total().TablesSize + int64(m.MemTable.Size)
 	if live > onDisk {
 		live = onDisk

@@ -75,7 +75,8 @@ type Engine interface {
 	NewSnapshot() Snapshot
 	// Flush makes every committed write durable.
 	Flush() error
-	// Size reports bytes on disk and an estimate of live bytes.
+	// Size reports the store's size (bytes on disk plus memtables) and an
+	// estimate of the bytes still live in it.
 	Size() (onDisk, live int64)
 	Close() error
 }
