@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // askPassword prints prompt on out and reads one line from in, with terminal
@@ -17,14 +15,7 @@ func askPassword(in io.Reader, out io.Writer, prompt string) (string, error) {
 	defer fmt.Fprintln(out)
 
 	if f, ok := in.(*os.File); ok {
-		fd := int(f.Fd())
-		if old, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
-			quiet := *old
-			quiet.Lflag &^= unix.ECHO
-			if err := unix.IoctlSetTermios(fd, unix.TCSETS, &quiet); err == nil {
-				defer func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }()
-			}
-		}
+		defer echoOff(f)()
 	}
 
 	// One byte at a time, so that nothing after the line is consumed.
