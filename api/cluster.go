@@ -17,5 +17,8 @@ func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 			return nil, toGRPC(err)
 		}
 	}
-	return &pb.MemberListResponse{Header: c.s.header(0), Members: c.s.m.Members()}, nil
+	// etcd's cluster service headers carry no revision.
+	hdr := c.s.header(0)
+	hdr.Revision = 0
+	return &pb.MemberListResponse{Header: hdr, Members: c.s.m.Members()}, nil
 }

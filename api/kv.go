@@ -114,7 +114,7 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		if err != nil {
 			return nil, toGRPC(err)
 		}
-		k.s.fillTxn(resp)
+		k.s.fill(resp.Header)
 		return resp, nil
 	}
 	if apply.HasPut(r) {
@@ -127,25 +127,8 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		return nil, err
 	}
 	out := resp.(*pb.TxnResponse)
-	k.s.fillTxn(out)
+	k.s.fill(out.Header)
 	return out, nil
-}
-
-// fillTxn fills every header of a transaction response.
-func (s *Server) fillTxn(resp *pb.TxnResponse) {
-	s.fill(resp.Header)
-	for _, r := range resp.Responses {
-		switch v := r.Response.(type) {
-		case *pb.ResponseOp_ResponseRange:
-			s.fill(v.ResponseRange.Header)
-		case *pb.ResponseOp_ResponsePut:
-			s.fill(v.ResponsePut.Header)
-		case *pb.ResponseOp_ResponseDeleteRange:
-			s.fill(v.ResponseDeleteRange.Header)
-		case *pb.ResponseOp_ResponseTxn:
-			s.fillTxn(v.ResponseTxn)
-		}
-	}
 }
 
 func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// StorageVersion is the storage schema version Cairn reports, the one etcd
-// 3.6 and later report.
-const StorageVersion = "3.6.0"
+// StorageVersion is the storage schema version Cairn reports: the one a
+// fresh etcd 3.7 member reports.
+const StorageVersion = "3.7.0"
 
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
@@ -34,6 +34,7 @@ func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 		DbSizeInUse:      st.DBSizeInUse,
 		StorageVersion:   StorageVersion,
 		DbSizeQuota:      st.DBSizeQuota,
+		DowngradeInfo:    &pb.DowngradeInfo{},
 	}
 	for _, a := range m.s.m.Alarms().List(0, pb.AlarmType_NONE) {
 		resp.Errors = append(resp.Errors, "memberID:"+formatID(a.MemberID)+" alarm:"+a.Alarm.String()+" ")
@@ -91,6 +92,9 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 	if err != nil {
 		return nil, toGRPC(err)
 	}
+	if compactRev == 0 {
+		compactRev = -1 // etcd's value for a store never compacted
+	}
 	return &pb.HashKVResponse{Header: m.s.header(0), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
 }
 
@@ -124,7 +128,7 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 			return err
 		}
 		remaining -= int64(n)
-		resp := &pb.SnapshotResponse{Header: hdr, RemainingBytes: uint64(remaining), Blob: buf[:n], Version: version.Version}
+		resp := &pb.SnapshotResponse{Header: hdr, RemainingBytes: uint64(remaining), Blob: buf[:n], Version: StorageVersion}
 		if err := stream.Send(resp); err != nil {
 			return err
 		}

@@ -302,19 +302,21 @@ func TestNestedTxnComparesSeeStateBeforeTheTxn(t *testing.T) {
 	if _, _, ok := m.get("never"); ok {
 		t.Fatal("the failure branch ran")
 	}
-	// Every header carries the transaction's revision.
+	// As in etcd, writes report the transaction's revision, and a nested
+	// transaction's own header stays empty.
+	if resp.Header.GetRevision() != 3 {
+		t.Errorf("txn header revision %d, want 3", resp.Header.GetRevision())
+	}
 	for i, r := range resp.Responses {
-		var h *pb.ResponseHeader
 		switch v := r.Response.(type) {
 		case *pb.ResponseOp_ResponsePut:
-			h = v.ResponsePut.Header
-		case *pb.ResponseOp_ResponseRange:
-			h = v.ResponseRange.Header
+			if got := v.ResponsePut.Header.GetRevision(); got != 3 {
+				t.Errorf("response %d: put header revision %d, want 3", i, got)
+			}
 		case *pb.ResponseOp_ResponseTxn:
-			h = v.ResponseTxn.Header
-		}
-		if h.GetRevision() != 3 || resp.Header.GetRevision() != 3 {
-			t.Errorf("response %d header revision %d, txn %d; want 3", i, h.GetRevision(), resp.Header.GetRevision())
+			if got := v.ResponseTxn.Header.GetRevision(); got != 0 {
+				t.Errorf("response %d: nested txn header revision %d, want 0 (empty)", i, got)
+			}
 		}
 	}
 }

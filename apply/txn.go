@@ -52,22 +52,12 @@ func ReadTxn(view Ranger, rev int64, rt *pb.TxnRequest) (*pb.TxnResponse, error)
 	return resp, nil
 }
 
-// setTxnRev sets every header in a transaction response to rev, as etcd
-// reports the transaction's final revision throughout.
+// setTxnRev sets the outer header's revision. Like etcd, the responses
+// inside a transaction keep the revision each one saw when it ran (a
+// range before the transaction's first write sees the old revision) and
+// carry nothing else; a nested transaction's header stays empty.
 func setTxnRev(resp *pb.TxnResponse, rev int64) {
 	resp.Header = &pb.ResponseHeader{Revision: rev}
-	for _, r := range resp.Responses {
-		switch v := r.Response.(type) {
-		case *pb.ResponseOp_ResponseRange:
-			v.ResponseRange.Header = &pb.ResponseHeader{Revision: rev}
-		case *pb.ResponseOp_ResponsePut:
-			v.ResponsePut.Header = &pb.ResponseHeader{Revision: rev}
-		case *pb.ResponseOp_ResponseDeleteRange:
-			v.ResponseDeleteRange.Header = &pb.ResponseHeader{Revision: rev}
-		case *pb.ResponseOp_ResponseTxn:
-			setTxnRev(v.ResponseTxn, rev)
-		}
-	}
 }
 
 func comparePath(r Ranger, rt *pb.TxnRequest) []bool {
@@ -209,7 +199,7 @@ func (a *Applier) runTxn(r Ranger, tw *mvcc.TxnWrite, rt *pb.TxnRequest, path []
 	if !path[0] {
 		ops = rt.Failure
 	}
-	resp := &pb.TxnResponse{Succeeded: path[0], Responses: make([]*pb.ResponseOp, 0, len(ops))}
+	resp := &pb.TxnResponse{Header: &pb.ResponseHeader{}, Succeeded: path[0], Responses: make([]*pb.ResponseOp, 0, len(ops))}
 	used := 1
 	for _, op := range ops {
 		var out *pb.ResponseOp

@@ -225,8 +225,9 @@ func (l *Lessor) TimeToLive(id int64) (granted, remaining int64, err error) {
 	if !l.primary {
 		return le.TTL, le.TTL, nil
 	}
+	// Whole seconds left, rounded down as etcd does.
 	left := le.expiry.Sub(l.now())
-	return le.TTL, max(0, int64((left+time.Second-1)/time.Second)), nil
+	return le.TTL, max(0, int64(left/time.Second)), nil
 }
 
 // Promote makes this lessor primary: every lease gets a full TTL plus
