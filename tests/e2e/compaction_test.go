@@ -48,6 +48,10 @@ func TestCompaction(t *testing.T) {
 		t.Errorf("k after compaction: %s; want create 2, version 5", kvString(kv))
 	}
 
+	// A hash of compacted history is refused like a read of it.
+	_, err = cli.HashKV(ctx, cli.Endpoints()[0], 3)
+	wantErr(t, err, rpctypes.ErrGRPCCompacted)
+
 	// Compacting again at or below the compacted revision fails.
 	_, err = cli.Compact(ctx, 4)
 	wantErr(t, err, rpctypes.ErrGRPCCompacted)

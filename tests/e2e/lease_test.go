@@ -237,3 +237,41 @@ func TestLeaseExpiryDeletesKeys(t *testing.T) {
 		t.Fatal("keep-alive of an expired lease succeeded")
 	}
 }
+
+func TestLeaseKeysFollowTheirWrites(t *testing.T) {
+	_, cli, ctx := start(t)
+	l, err := cli.Grant(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, ctx, cli, "a", "v", clientv3.WithLease(l.ID))
+	put(t, ctx, cli, "b", "v", clientv3.WithLease(l.ID))
+	other, err := cli.Grant(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deleting a key, or moving it to another lease, detaches it.
+	if _, err := cli.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	put(t, ctx, cli, "b", "v2", clientv3.WithLease(other.ID))
+	ttl, err := cli.TimeToLive(ctx, l.ID, clientv3.WithAttachedKeys())
+	if err != nil || len(ttl.Keys) != 0 {
+		t.Fatalf("keys of the first lease after delete and move: %q (%v); want none", ttl.Keys, err)
+	}
+	// So revoking the first lease deletes nothing and takes no revision...
+	before := rev(t, ctx, cli)
+	if _, err := cli.Revoke(ctx, l.ID); err != nil {
+		t.Fatal(err)
+	}
+	if after := rev(t, ctx, cli); after != before {
+		t.Fatalf("revoking a lease whose keys moved on: revision %d -> %d", before, after)
+	}
+	// ...and revoking the second deletes the moved key.
+	if _, err := cli.Revoke(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if n := get(t, ctx, cli, "b", clientv3.WithCountOnly()).Count; n != 0 {
+		t.Fatal("revoking the lease a key moved to left the key")
+	}
+}

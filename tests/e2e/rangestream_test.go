@@ -166,3 +166,51 @@ func TestRangeStreamErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { wantErr(t, err, c.want) })
 	}
 }
+
+// A RangeStream reads one revision throughout: writes made while it is
+// being read do not show in its later chunks.
+func TestRangeStreamIsPinnedToOneRevision(t *testing.T) {
+	_, cli, ctx := start(t)
+	const n = 5000
+	fill(t, ctx, cli, "s/", n, 200) // 1 MB: more than flow control lets through unread
+	head := rev(t, ctx, cli)
+
+	s, err := pb.NewKVClient(cli.ActiveConnection()).RangeStream(ctx, &pb.RangeRequest{Key: []byte("s/"), RangeEnd: []byte("s0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Change keys past the first chunk: rewrite the last, delete one, add one.
+	put(t, ctx, cli, fmt.Sprintf("s/%05d", n-1), "changed")
+	if _, err := cli.Delete(ctx, fmt.Sprintf("s/%05d", n-2)); err != nil {
+		t.Fatal(err)
+	}
+	put(t, ctx, cli, "s/99999", "new")
+
+	kvs := first.RangeResponse.Kvs
+	var last *pb.RangeResponse
+	for {
+		m, err := s.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		kvs = append(kvs, m.RangeResponse.Kvs...)
+		last = m.RangeResponse
+	}
+	if last == nil {
+		t.Fatalf("%d keys came in one chunk; the test needs several", len(first.RangeResponse.Kvs))
+	}
+	if len(kvs) != n || last.Count != n {
+		t.Fatalf("stream gave %d keys, count %d; want the %d there when it began", len(kvs), last.Count, n)
+	}
+	if got := string(kvs[n-1].Value); got == "changed" || kvs[n-1].ModRevision > head {
+		t.Fatalf("stream shows a write made while it was read: %s", kvString(kvs[n-1]))
+	}
+	checkHeader(t, last.Header, head)
+}

@@ -128,6 +128,16 @@ func TestWatchReplaysFromPastRevision(t *testing.T) {
 		t.Fatalf("live event after replay: %s", kvString(ev.Kv))
 	}
 
+	// Replayed events carry prev_kv from history too.
+	pk := collect(t, cli.Watch(ctx, "r/1", clientv3.WithRev(12), clientv3.WithPrevKV()), 4, 10*time.Second)
+	for i, ev := range pk {
+		// r/1 was written at 3, 8, 13, 18, 23, 28 with values 1, 6, 11, ...
+		want, prev := fmt.Sprint(11+5*i), fmt.Sprint(6+5*i)
+		if string(ev.Kv.Value) != want || ev.PrevKv == nil || string(ev.PrevKv.Value) != prev || ev.PrevKv.ModRevision != ev.Kv.ModRevision-5 {
+			t.Fatalf("replayed event %d with prev_kv: %s prev %s; want %s after %s", i, kvString(ev.Kv), kvString(ev.PrevKv), want, prev)
+		}
+	}
+
 	// A watch from revision 1 replays all of history.
 	all := collect(t, cli.Watch(ctx, "\x00", clientv3.WithFromKey(), clientv3.WithRev(1)), 33, 10*time.Second)
 	if all[0].Kv.ModRevision != 2 || all[32].Kv.ModRevision != 34 {
@@ -578,6 +588,112 @@ func checkFragEvents(t *testing.T, what string, evs []*mvccpb.Event, n int, rev 
 	for i, ev := range evs {
 		if want := fmt.Sprintf("frag/%03d", i); string(ev.Kv.Key) != want || ev.Kv.ModRevision != rev || ev.PrevKv == nil {
 			t.Fatalf("%s: event %d is %s prev %s; want %s at %d with prev_kv", what, i, kvString(ev.Kv), kvString(ev.PrevKv), want, rev)
+		}
+	}
+}
+
+func TestWatchResumesAcrossRestart(t *testing.T) {
+	m, cli, ctx := start(t)
+	wc := cli.Watch(ctx, "rs/", clientv3.WithPrefix(), clientv3.WithRev(2))
+	for i := range 50 {
+		put(t, ctx, cli, fmt.Sprintf("rs/%03d", i), "v") // 2..51
+	}
+	first := collect(t, wc, 50, 10*time.Second)
+
+	// The client's watch reconnects after a crash and resumes after the
+	// last revision it saw: nothing lost, nothing repeated.
+	m.Kill()
+	m.Start()
+	wcli := m.Client(t)
+	for i := 50; i < 100; i++ {
+		put(t, ctx, wcli, fmt.Sprintf("rs/%03d", i), "v") // 52..101
+	}
+	evs := append(first, collect(t, wc, 50, 30*time.Second)...)
+	for i, ev := range evs {
+		if ev.Kv.ModRevision != int64(2+i) || string(ev.Kv.Key) != fmt.Sprintf("rs/%03d", i) {
+			t.Fatalf("event %d: %s; want rs/%03d at %d", i, kvString(ev.Kv), i, 2+i)
+		}
+	}
+	noMore(t, wc, 100*time.Millisecond)
+}
+
+func TestWatchFromFutureRevisionWaits(t *testing.T) {
+	_, cli, ctx := start(t)
+	head := rev(t, ctx, cli)
+	wc := cli.Watch(ctx, "fut", clientv3.WithRev(head+5))
+	for i := range 8 {
+		put(t, ctx, cli, "fut", fmt.Sprint(i)) // head+1 .. head+8
+	}
+	evs := collect(t, wc, 4, 10*time.Second)
+	for i, ev := range evs {
+		if ev.Kv.ModRevision != head+5+int64(i) {
+			t.Fatalf("event %d at %d; want %d: a watch from a future revision starts there", i, ev.Kv.ModRevision, head+5+int64(i))
+		}
+	}
+}
+
+// A watcher that falls behind while the history it still needs is
+// compacted away must be told so (compact_revision, then canceled), never
+// skip the compacted events silently.
+func TestWatchSlowConsumerCompactedUnderneath(t *testing.T) {
+	m, cli, ctx := start(t)
+	conn, err := grpc.NewClient(strings.TrimPrefix(m.Endpoint(), "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ws, err := pb.NewWatchClient(conn).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	startRev := rev(t, ctx, cli) + 1
+	createWatch(t, ws, &pb.WatchCreateRequest{Key: []byte("c/"), RangeEnd: []byte("c0"), StartRevision: startRev})
+
+	val := strings.Repeat("v", 1024)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 250 {
+				if _, err := cli.Put(ctx, fmt.Sprintf("c/%d/%03d", w, i), val); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	head := rev(t, ctx, cli)
+	if _, err := cli.Compact(ctx, head, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	put(t, ctx, cli, "c/after", "v") // head+1
+
+	next := startRev
+	for {
+		resp, err := ws.Recv()
+		if err != nil {
+			t.Fatalf("after events up to %d: %v", next-1, err)
+		}
+		if resp.CompactRevision != 0 {
+			// Told of the compaction: fine, if nothing was skipped first.
+			if !resp.Canceled || resp.CompactRevision != head {
+				t.Fatalf("compacted response %+v; want canceled with compact revision %d", resp, head)
+			}
+			if next > head {
+				t.Fatalf("told of compaction at %d after receiving every event up to %d", head, next-1)
+			}
+			return
+		}
+		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision != next {
+				t.Fatalf("event at revision %d; want %d: events skipped without a compaction notice", ev.Kv.ModRevision, next)
+			}
+			next++
+		}
+		if next == head+2 {
+			return // every event arrived, the one after the compaction too
 		}
 	}
 }
