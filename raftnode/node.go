@@ -303,7 +303,13 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	if !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 {
 		n.walMu.Lock()
-		err := n.wal.Save(rd.HardState, rd.Entries)
+		var err error
+		if rd.MustSync {
+			err = n.wal.Save(rd.HardState, rd.Entries)
+		} else {
+			// Only the commit index moved: raft does not need it durable.
+			err = n.wal.SaveNoSync(rd.HardState, rd.Entries)
+		}
 		n.walMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("raftnode: save to wal: %w", err)

@@ -55,6 +55,8 @@ type WAL struct {
 	segs  []segment  // oldest first; the last one is open for appending
 	f     *os.File   // the last segment
 	off   int64      // offset in f where the next record goes
+	// dirty is set while f holds records written without an fdatasync.
+	dirty bool
 	b     bounds
 	err   error // sticky write failure
 	// snapData and hsData are the encodings of the newest snapshot marker and
@@ -277,6 +279,19 @@ func (w *WAL) ReadAll() (snap *raftpb.SnapshotMetadata, hs *raftpb.HardState, en
 // overwrites an uncommitted suffix. A snapshot received from a leader must
 // therefore be marked with SaveSnapshot before the entries that follow it.
 func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	return w.save(hs, ents, true)
+}
+
+// SaveNoSync is Save without the fdatasync, for what raft does not need
+// durable before it goes on (a hard state whose only change is the commit
+// index: raft.MustSync is false). The next synced Save, snapshot marker or
+// segment cut makes it durable; until then a crash may lose it, which
+// raft tolerates because the commit index can be learnt again.
+func (w *WAL) SaveNoSync(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	return w.save(hs, ents, false)
+}
+
+func (w *WAL) save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.writable(); err != nil {
@@ -312,7 +327,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	if err := w.write(buf); err != nil {
+	if err := w.write(buf, sync); err != nil {
 		return err
 	}
 
@@ -350,7 +365,7 @@ func (w *WAL) SaveSnapshot(meta *raftpb.SnapshotMetadata) error {
 		return fmt.Errorf("wal: save snapshot: %w", err)
 	}
 	w.buf = buf
-	if err := w.write(buf); err != nil {
+	if err := w.write(buf, true); err != nil {
 		return err
 	}
 	w.b = w.b.snapshotted(meta.GetIndex())
@@ -406,7 +421,13 @@ func (w *WAL) Close() error {
 		return ErrClosed
 	}
 	w.closed = true
-	err := w.f.Close()
+	var err error
+	if w.dirty && w.err == nil {
+		err = w.sync(w.f)
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
 	if derr := w.dirf.Close(); err == nil {
 		err = derr
 	}
@@ -426,9 +447,16 @@ func (w *WAL) writable() error {
 // write makes buf, a run of whole frames, durable at the end of the log,
 // cutting a new segment first if buf would carry the current one past its
 // size. Any failure is sticky.
-func (w *WAL) write(buf []byte) error {
+func (w *WAL) write(buf []byte, sync bool) error {
 	tail := &w.segs[len(w.segs)-1]
 	if w.off+int64(len(buf)) > w.size && w.off > tail.bodyStart {
+		if w.dirty {
+			if err := w.sync(w.f); err != nil {
+				w.err = fmt.Errorf("wal: sync %s: %w", tail.path, err)
+				return w.err
+			}
+			w.dirty = false
+		}
 		if err := w.cut(); err != nil {
 			w.err = err
 			return err
@@ -440,11 +468,16 @@ func (w *WAL) write(buf []byte) error {
 		w.err = fmt.Errorf("wal: write %s: %w", tail.path, err)
 		return w.err
 	}
+	w.off += int64(len(buf))
+	if !sync {
+		w.dirty = true
+		return nil
+	}
 	if err := w.sync(w.f); err != nil {
 		w.err = fmt.Errorf("wal: sync %s: %w", tail.path, err)
 		return w.err
 	}
-	w.off += int64(len(buf))
+	w.dirty = false
 	return nil
 }
 

@@ -455,3 +455,32 @@ func TestReleaseConcurrentWithSave(t *testing.T) {
 	mustClose(t, w)
 	wantState(t, dir, opts, r.m.key())
 }
+
+func TestSaveNoSyncDefersTheSyncUntilCloseOrTheNextSave(t *testing.T) {
+	dir := t.TempDir()
+	w := mustOpen(t, dir, small)
+	var c countingSync
+	w.sync = c.sync
+	if err := w.Save(hardState(1, 1, 0), []*raftpb.Entry{ent(1, 1, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SaveNoSync(hardState(1, 1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.n != 1 {
+		t.Fatalf("SaveNoSync synced: %d syncs, want 1", c.n)
+	}
+	mustClose(t, w)
+	if c.n != 2 {
+		t.Fatalf("Close after SaveNoSync made %d syncs in all, want 2", c.n)
+	}
+	w = mustOpen(t, dir, small)
+	defer mustClose(t, w)
+	_, hs, ents, err := w.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.GetCommit() != 1 || len(ents) != 1 {
+		t.Fatalf("after reopen: commit %d, %d entries; want commit 1, 1 entry", hs.GetCommit(), len(ents))
+	}
+}
