@@ -215,7 +215,7 @@ func TestEtcdctlLeaseAndCompaction(t *testing.T) {
 	}
 	id := match[1]
 	c.want("", "OK\n", "put", "--lease="+id, "lk", "v")
-	if out := c.run("", "lease", "timetolive", id, "--keys"); !regexp.MustCompile(`^lease ` + id + ` granted with TTL\(100s\), remaining\((99|100)s\), attached keys\(\[lk\]\)\n$`).MatchString(out) {
+	if out := c.run("", "lease", "timetolive", id, "--keys"); !regexp.MustCompile(`^lease ` + id + ` granted with TTL\(100s\), remaining\((9[0-9]|100)s\), attached keys\(\[lk\]\)\n$`).MatchString(out) {
 		t.Errorf("lease timetolive --keys printed %q", out)
 	}
 	c.want("", "found 1 leases\n"+id+"\n", "lease", "list")
