@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -43,12 +42,6 @@ func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// underEtcd reports whether the tests run against etcd itself rather than
-// Cairn (see the package doc).
-func underEtcd() bool {
-	return os.Getenv("CAIRN_TESTCLUSTER_BINARY") != ""
 }
 
 // wantErr fails the test unless err is want, one of rpctypes' ErrGRPC*
