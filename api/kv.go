@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnkv/cairn/apply"
 )
@@ -70,7 +71,7 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	if err := checkPut(r); err != nil {
 		return nil, err
 	}
-	if err := k.s.checkQuota(ctx); err != nil {
+	if err := k.s.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err
 	}
 	resp, _, err := k.s.propose(ctx, &pbInternal{Put: r})
@@ -118,7 +119,7 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		return resp, nil
 	}
 	if apply.HasPut(r) {
-		if err := k.s.checkQuota(ctx); err != nil {
+		if err := k.s.checkQuota(ctx, proto.Size(r)); err != nil {
 			return nil, err
 		}
 	}
@@ -148,13 +149,14 @@ func (k *kvServer) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.Co
 	return out, nil
 }
 
-// checkQuota raises the NOSPACE alarm when the store has outgrown
-// --quota-backend-bytes, and refuses the write, as etcd does.
-func (s *Server) checkQuota(ctx context.Context) error {
+// checkQuota raises the NOSPACE alarm when a write of about cost bytes
+// would take the store past --quota-backend-bytes, and refuses it, as etcd
+// does.
+func (s *Server) checkQuota(ctx context.Context, cost int) error {
 	if s.m.Alarms().NoSpace() {
 		return rpctypes.ErrGRPCNoSpace
 	}
-	if !s.m.QuotaExceeded() {
+	if !s.m.QuotaExceeded(cost) {
 		return nil
 	}
 	_, _, _ = s.propose(ctx, &pbInternal{Alarm: &pb.AlarmRequest{

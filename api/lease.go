@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnkv/cairn/lease"
 )
@@ -20,7 +21,7 @@ func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (
 	if r.TTL > lease.MaxTTL {
 		return nil, rpctypes.ErrGRPCLeaseTTLTooLarge
 	}
-	if err := l.s.checkQuota(ctx); err != nil {
+	if err := l.s.checkQuota(ctx, proto.Size(r)); err != nil {
 		return nil, err
 	}
 	req := &pb.LeaseGrantRequest{TTL: r.TTL, ID: r.ID}

@@ -73,10 +73,16 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 	return out, nil
 }
 
-// Defragment is accepted and does nothing: the storage engine reclaims
-// space online as it compacts, so there is never anything to defragment.
+// Defragment is never needed (the storage engine reclaims space online as
+// it compacts), but it is honoured: it makes the engine reclaim the space
+// of deleted data at once, which helps an operator recover from NOSPACE
+// with etcd's runbook (compact, defrag, disarm). Like etcd's, the reply
+// has no header.
 func (m *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	return &pb.DefragmentResponse{Header: m.s.header(0)}, nil
+	if err := m.s.m.Defragment(); err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.DefragmentResponse{}, nil
 }
 
 func (m *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {

@@ -58,7 +58,11 @@ type Member interface {
 	// LinearizableRead returns once a local read would be linearizable.
 	LinearizableRead(ctx context.Context) error
 	NewLeaseID() int64
-	QuotaExceeded() bool
+	// QuotaExceeded reports whether writing cost more bytes would pass
+	// the space quota.
+	QuotaExceeded(cost int) bool
+	// Defragment returns the space of deleted data to the file system.
+	Defragment() error
 }
 
 // Options tune the API.

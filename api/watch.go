@@ -207,7 +207,8 @@ func (w *watchSession) send(r *pb.WatchResponse) error {
 	w.mu.Lock()
 	frag := w.fragment[r.WatchId]
 	w.mu.Unlock()
-	limit := w.s.opts.MaxRequestBytes
+	// etcd splits at the request limit plus the gRPC overhead allowance.
+	limit := w.s.opts.MaxRequestBytes + grpcOverheadBytes
 	if !frag || len(r.Events) < 2 || proto.Size(r) < limit {
 		return w.stream.Send(r)
 	}

@@ -60,7 +60,15 @@ type Server struct {
 
 // Start opens (or creates) the member's data and starts serving. It
 // returns once the client listeners are open.
-func Start(cfg *Config) (s *Server, err error) {
+func Start(cfg *Config) (*Server, error) {
+	s, err := start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func start(cfg *Config) (s *Server, err error) {
 	lg := cfg.Logger
 	if lg == nil {
 		lg = newLogger(cfg.LogLevel)
@@ -93,10 +101,20 @@ func Start(cfg *Config) (s *Server, err error) {
 		walDir = filepath.Join(memberDir, "wal")
 	}
 
-	s = &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{})}
+	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{})}
+	s = srv
 	defer func() {
 		if err != nil {
-			s.closeAll()
+			// Stop whatever did start, then report the error.
+			close(srv.stopc)
+			if srv.api != nil {
+				srv.api.Stop()
+			}
+			for _, l := range srv.listeners {
+				l.Close()
+			}
+			srv.wg.Wait()
+			srv.closeAll()
 		}
 	}()
 
@@ -328,8 +346,18 @@ func (s *Server) NewLeaseID() int64 {
 	}
 }
 
-// QuotaExceeded reports whether the store is over --quota-backend-bytes.
-func (s *Server) QuotaExceeded() bool {
-	onDisk, _ := s.eng.Size()
-	return onDisk > s.cfg.QuotaBackendBytes
+// QuotaExceeded reports whether writing about cost more bytes would take
+// the store past --quota-backend-bytes.
+func (s *Server) QuotaExceeded(cost int) bool {
+	size, _ := s.eng.Size()
+	return size+int64(cost) > s.cfg.QuotaBackendBytes
+}
+
+// Defragment makes the engine return the space of deleted and overwritten
+// data now, instead of as its background compactions get to it: it
+// flushes the memtables and compacts the whole key space. Nothing else
+// waits for it. etcd's Defragment rewrites its file; this is the nearest
+// useful meaning for an LSM.
+func (s *Server) Defragment() error {
+	return s.eng.Compact()
 }

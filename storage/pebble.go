@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -22,6 +24,10 @@ type PebbleOptions struct {
 type pebbleEngine struct {
 	db    *pebble.DB
 	cache *pebble.Cache
+	// written counts batch bytes committed, and flushed its value when the
+	// last flush began: their difference estimates the memtables' contents.
+	written atomic.Int64
+	flushed atomic.Int64
 }
 
 // OpenPebble opens (or creates) a Pebble engine in dir.
@@ -42,12 +48,17 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 	if o.InMemory {
 		opts.FS = vfs.NewMem()
 	}
+	e := &pebbleEngine{cache: cache}
+	opts.EventListener = &pebble.EventListener{
+		FlushBegin: func(pebble.FlushInfo) { e.flushed.Store(e.written.Load()) },
+	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		cache.Unref()
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	return &pebbleEngine{db: db, cache: cache}, nil
+	e.db = db
+	return e, nil
 }
 
 func (e *pebbleEngine) Get(key []byte) ([]byte, bool, error) { return get(e.db, key) }
@@ -56,20 +67,32 @@ func (e *pebbleEngine) NewIter(lower, upper []byte) (Iterator, error) {
 	return e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 }
 
-func (e *pebbleEngine) NewBatch() Batch      { return &pebbleBatch{b: e.db.NewIndexedBatch()} }
-func (e *pebbleEngine) NewWriteBatch() Batch { return &pebbleBatch{b: e.db.NewBatch()} }
+func (e *pebbleEngine) NewBatch() Batch      { return &pebbleBatch{b: e.db.NewIndexedBatch(), e: e} }
+func (e *pebbleEngine) NewWriteBatch() Batch { return &pebbleBatch{b: e.db.NewBatch(), e: e} }
 
 func (e *pebbleEngine) NewSnapshot() Snapshot { return &pebbleSnapshot{s: e.db.NewSnapshot()} }
 
 func (e *pebbleEngine) Flush() error { return e.db.Flush() }
 
+func (e *pebbleEngine) Compact() error {
+	if err := e.db.Flush(); err != nil {
+		return err
+	}
+	// Every engine key starts with a printable prefix byte, so
+	// [0x00, 0xff 0xff) covers the whole key space.
+	return e.db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, true)
+}
+
 func (e *pebbleEngine) Size() (int64, int64) {
 	m := e.db.Metrics()
-	// Count the memtables too: without its own WAL, the engine holds recent
-	// writes only in memory until a flush, and a size that ignored them
-	// would let --quota-backend-bytes be overrun by up to a memtable.
-	onDisk := int64(m.DiskSpaceUsage()) + int64(m.MemTable.Size)
-	live := m.Total().TablesSize + int64(m.MemTable.Size)
+	// Count what the memtables hold too: without its own WAL, the engine
+	// keeps recent writes only in memory until a flush, and a size that
+	// ignored them would let --quota-backend-bytes be overrun by up to a
+	// memtable. (Pebble's memtable metric is the arena allocated, which
+	// grows in steps up to 64 MiB whatever it holds.)
+	mem := max(0, e.written.Load()-e.flushed.Load())
+	onDisk := int64(m.DiskSpaceUsage()) + mem
+	live := m.Total().TablesSize + mem
 	if live > onDisk {
 		live = onDisk
 	}
@@ -100,7 +123,10 @@ func get(r interface {
 	return out, true, nil
 }
 
-type pebbleBatch struct{ b *pebble.Batch }
+type pebbleBatch struct {
+	b *pebble.Batch
+	e *pebbleEngine
+}
 
 func (b *pebbleBatch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
 func (b *pebbleBatch) NewIter(lower, upper []byte) (Iterator, error) {
@@ -110,8 +136,16 @@ func (b *pebbleBatch) Set(k, v []byte) error               { return b.b.Set(k, v
 func (b *pebbleBatch) Delete(k []byte) error               { return b.b.Delete(k, nil) }
 func (b *pebbleBatch) DeleteRange(start, end []byte) error { return b.b.DeleteRange(start, end, nil) }
 func (b *pebbleBatch) Len() int                            { return b.b.Len() }
-func (b *pebbleBatch) Commit() error                       { return b.b.Commit(pebble.NoSync) }
 func (b *pebbleBatch) Close() error                        { return b.b.Close() }
+
+func (b *pebbleBatch) Commit() error {
+	n := b.b.Len()
+	if err := b.b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	b.e.written.Add(int64(n))
+	return nil
+}
 
 type pebbleSnapshot struct{ s *pebble.Snapshot }
 

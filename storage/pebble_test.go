@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"testing"
 
@@ -239,5 +240,37 @@ func TestCloseFlushesCommittedWrites(t *testing.T) {
 	defer eng.Close()
 	if n := len(keys(t, eng, nil, nil)); n != 1000 {
 		t.Fatalf("after reopen: %d keys, want 1000", n)
+	}
+}
+
+func TestSizeCountsUnflushedWrites(t *testing.T) {
+	e, err := storage.OpenPebble(t.TempDir(), storage.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	before, _ := e.Size()
+	for i := 0; i < 10; i++ {
+		b := e.NewWriteBatch()
+		val := make([]byte, 100000)
+		rand.Read(val) // incompressible, so the flushed size is comparable
+		if err := b.Set([]byte{'k', byte(i)}, val); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+	}
+	after, _ := e.Size()
+	if after-before < 1000000 {
+		t.Fatalf("size grew by %d after 1 MB of writes still in the memtable, want >= 1000000", after-before)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	flushed, _ := e.Size()
+	if flushed < 1000000/2 || flushed > after+100000 {
+		t.Fatalf("size after flush %d, before %d: the memtable bytes should move to files, not vanish or double", flushed, after)
 	}
 }

@@ -75,6 +75,9 @@ type Engine interface {
 	NewSnapshot() Snapshot
 	// Flush makes every committed write durable.
 	Flush() error
+	// Compact flushes and compacts the whole key space, so the space of
+	// deleted data is returned to the file system now.
+	Compact() error
 	// Size reports the store's size (bytes on disk plus memtables) and an
 	// estimate of the bytes still live in it.
 	Size() (onDisk, live int64)

@@ -203,9 +203,14 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 		},
 		{
 			name:    "etcd 3.5 experimental flags are ignored, bool or valued",
-			args:    []string{"--experimental-initial-corrupt-check=true", "--experimental-enable-lease-checkpoint", "--experimental-watch-progress-notify-interval", "5s", "--log-level=warn"},
-			wantLog: "experimental-watch-progress-notify-interval",
+			args:    []string{"--experimental-initial-corrupt-check=true", "--experimental-enable-lease-checkpoint", "--experimental-compaction-batch-limit", "5", "--log-level=warn"},
+			wantLog: "experimental-compaction-batch-limit",
 			want:    func(t *testing.T, c *server.Config) { c.LogLevel = "warn" },
+		},
+		{
+			name: "watch progress notify interval, and its deprecated experimental name",
+			args: []string{"--experimental-watch-progress-notify-interval", "5s", "--watch-progress-notify-interval=2s"},
+			want: func(t *testing.T, c *server.Config) { c.WatchProgressNotifyInterval = 2 * time.Second },
 		},
 		{
 			name:    "unknown experimental flags are ignored, their value guessed from the command line",

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"time"
 
 	"go.yaml.in/yaml/v2"
 )
@@ -36,6 +37,9 @@ type fileConfig struct {
 	AutoCompactionRetention  string `yaml:"auto-compaction-retention"`
 	AutoCompactionMode       string `yaml:"auto-compaction-mode"`
 	LogLevel                 string `yaml:"log-level"`
+	// Durations in etcd's config file are nanoseconds.
+	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
+	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
 }
 
 // fileOnlyKeys are etcd config-file keys that are not flag names; Cairn
@@ -94,6 +98,12 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	cfg.AutoCompactionRetention = fc.AutoCompactionRetention
 	cfg.AutoCompactionMode = fc.AutoCompactionMode
 	cfg.LogLevel = fc.LogLevel
+	if fc.ExperimentalWatchProgressNotifyInterval > 0 {
+		cfg.WatchProgressNotifyInterval = time.Duration(fc.ExperimentalWatchProgressNotifyInterval)
+	}
+	if fc.WatchProgressNotifyInterval > 0 {
+		cfg.WatchProgressNotifyInterval = time.Duration(fc.WatchProgressNotifyInterval)
+	}
 	cfg.InitialClusterState = fc.InitialClusterState
 	if cfg.InitialClusterState == "" {
 		cfg.InitialClusterState = "new"

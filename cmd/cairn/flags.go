@@ -103,6 +103,12 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	str(&cfg.AutoCompactionRetention, "auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 or empty means disable auto compaction.")
 	str(&cfg.AutoCompactionMode, "auto-compaction-mode", "Interpret 'auto-compaction-retention' as one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.")
 
+	// watch
+	fs.DurationVar(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Duration of periodic watch progress notifications.")
+	def("watch-progress-notify-interval")
+	fs.DurationVar(&cfg.WatchProgressNotifyInterval, "experimental-watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Deprecated: use --watch-progress-notify-interval instead.")
+	def("experimental-watch-progress-notify-interval")
+
 	// logging
 	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
 

@@ -33,7 +33,7 @@ import (
 //   - Background checks and timers: corrupt-check-time,
 //     compact-hash-check-time, compaction-batch-limit,
 //     compaction-sleep-interval, downgrade-check-time,
-//     watch-progress-notify-interval, warning-apply-duration,
+//     warning-apply-duration,
 //     warning-unary-request-duration.
 //   - Auth: auth-token, auth-token-ttl, bcrypt-cost.
 //   - Misc: feature-gates, v2-deprecation, discovery-fallback and the
@@ -114,7 +114,7 @@ var ignoredFlags = concat(
 		"raft-read-timeout", "raft-write-timeout", "max-learners",
 		"corrupt-check-time", "compact-hash-check-time",
 		"compaction-batch-limit", "compaction-sleep-interval",
-		"downgrade-check-time", "watch-progress-notify-interval",
+		"downgrade-check-time",
 		"warning-apply-duration", "warning-unary-request-duration",
 		"auth-token", "auth-token-ttl", "bcrypt-cost",
 		"feature-gates", "v2-deprecation", "discovery-fallback",
@@ -146,7 +146,6 @@ var ignoredFlags = concat(
 		"experimental-snapshot-catchup-entries",
 		"experimental-warning-apply-duration",
 		"experimental-warning-unary-request-duration",
-		"experimental-watch-progress-notify-interval",
 		"experimental-enable-v2v3",
 		"experimental-backend-bbolt-freelist-type",
 		"experimental-max-learners",
