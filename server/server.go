@@ -105,16 +105,7 @@ func start(cfg *Config) (s *Server, err error) {
 	s = srv
 	defer func() {
 		if err != nil {
-			// Stop whatever did start, then report the error.
-			close(srv.stopc)
-			if srv.api != nil {
-				srv.api.Stop()
-			}
-			for _, l := range srv.listeners {
-				l.Close()
-			}
-			srv.wg.Wait()
-			srv.closeAll()
+			srv.shutdown() // stop whatever did start, then report the error
 		}
 	}()
 
@@ -256,18 +247,24 @@ func (s *Server) Err() error {
 // Stop stops serving, stops the Raft node and closes the store.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		close(s.stopc)
-		if s.api != nil {
-			s.api.Stop()
-		}
-		for _, l := range s.listeners {
-			l.Close()
-		}
-		s.wg.Wait()
-		s.closeAll()
+		s.shutdown()
 		close(s.donec)
 	})
 	<-s.donec
+}
+
+// shutdown stops serving, waits for the member's goroutines and closes
+// the node, store and engine, whichever were started.
+func (s *Server) shutdown() {
+	close(s.stopc)
+	if s.api != nil {
+		s.api.Stop()
+	}
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	s.wg.Wait()
+	s.closeAll()
 }
 
 func (s *Server) closeAll() {
