@@ -27,6 +27,8 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev, compactRev int64, err e
 }
 
 func (s *Store) hashKV(rev int64) (hash uint32, hashRev, compactRev int64, err error) {
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	compactRev = s.compactRev.Load()
 	cur := s.rev.Load()
 	if rev == 0 {
@@ -105,6 +107,8 @@ const snapshotAlign = 512
 // etcd appends a SHA-256 to its snapshots). It returns the snapshot's
 // revision.
 func (s *Store) WriteSnapshot(w io.Writer) (int64, error) {
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	snap := s.eng.NewSnapshot()
 	defer snap.Close()
 	var rev int64 = 1

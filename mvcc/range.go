@@ -253,6 +253,8 @@ func sortKVs(kvs []*mvccpb.KeyValue, r *pb.RangeRequest) {
 // Range reads the store as of req.Revision (0: the newest). The response
 // header carries the store's current revision, as etcd's does.
 func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	cur := s.rev.Load()
 	rev, err := checkRev(req.Revision, cur, s.compactRev.Load())
 	if err != nil {
@@ -271,6 +273,8 @@ func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRespo
 // etcd 3.7 does. Sorting and revision filters are not supported (the api
 // package rejects them first).
 func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int64, send func(*pb.RangeResponse) error) error {
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	cur := s.rev.Load()
 	rev, err := checkRev(req.Revision, cur, s.compactRev.Load())
 	if err != nil {
@@ -348,6 +352,8 @@ func (v ReadView) Rev() int64 { return v.rev }
 
 // Range reads at req.Revision, or at the pinned revision when it is 0.
 func (v ReadView) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	v.s.restoreMu.RLock()
+	defer v.s.restoreMu.RUnlock()
 	rev, err := checkRev(req.Revision, v.rev, v.s.compactRev.Load())
 	if err != nil {
 		return nil, err

@@ -33,6 +33,9 @@ type Store struct {
 	// writeMu serialises write transactions (there is one writer, the
 	// apply loop, plus Restore).
 	writeMu sync.Mutex
+	// restoreMu keeps reads out while Restore replaces the engine's
+	// contents (reads take it shared).
+	restoreMu sync.RWMutex
 
 	rev        atomic.Int64 // newest committed revision
 	compactRev atomic.Int64 // oldest revision still readable
@@ -40,7 +43,15 @@ type Store struct {
 
 	watch     *watchHub
 	compactor *compactor
+
+	// pendingRestore names the snapshot an interrupted Restore was
+	// reading; the store must be restored from it before use.
+	pendingRestore string
 }
+
+// PendingRestore names the snapshot file an interrupted Restore was
+// reading ("" if none): the caller must Restore from it before serving.
+func (s *Store) PendingRestore() string { return s.pendingRestore }
 
 // Open loads the store's state from eng. It starts the background
 // compactor and watch syncer; Close stops them.
@@ -49,6 +60,11 @@ func Open(eng storage.Engine, lg *slog.Logger) (*Store, error) {
 		lg = slog.Default()
 	}
 	s := &Store{eng: eng, lg: lg}
+	src, err := RestoringFrom(eng)
+	if err != nil {
+		return nil, err
+	}
+	s.pendingRestore = src
 	rev, err := s.metaInt(metaRev)
 	if err != nil {
 		return nil, err

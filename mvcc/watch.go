@@ -338,5 +338,30 @@ func (h *watchHub) publish(rev int64, events []*mvccpb.Event) {
 	}
 }
 
+// resync makes rev the current revision after the store was replaced
+// wholesale (a snapshot restore): every synced watcher drops to unsynced
+// and replays from the new contents, or learns its revisions are
+// compacted.
+func (h *watchHub) resync(rev int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.s.rev.Load()
+	h.s.rev.Store(rev)
+	move := func(w *watcher) {
+		h.removeSynced(w)
+		w.nextRev = max(w.startRev, old+1)
+		h.unsynced[w] = struct{}{}
+	}
+	for _, set := range h.keyed {
+		for w := range set {
+			move(w)
+		}
+	}
+	for w := range h.ranged {
+		move(w)
+	}
+	h.trigger()
+}
+
 // compacted is told of a new compaction revision.
 func (h *watchHub) compacted(int64) { h.trigger() }

@@ -110,6 +110,8 @@ func (h *watchHub) syncOnce() bool {
 // about max revision-log entries but never inside a revision. It returns
 // the events and the last revision fully read.
 func (s *Store) readEvents(from, to int64, max int, withPrev bool) ([]*mvccpb.Event, int64, error) {
+	s.restoreMu.RLock()
+	defer s.restoreMu.RUnlock()
 	it, err := s.eng.NewIter(revKey(revision{main: from}), revKey(revision{main: to + 1}))
 	if err != nil {
 		return nil, 0, err

@@ -44,12 +44,22 @@ import (
 // ErrStopped is returned by calls on a stopped node.
 var ErrStopped = errors.New("raftnode: stopped")
 
+// Transport carries messages to peers. Send must not block.
+type Transport interface {
+	Send(msgs []*raftpb.Message)
+}
+
 // Config configures a node.
 type Config struct {
 	// ID is this member's Raft ID.
 	ID uint64
 	// Peers bootstraps a new cluster (ignored when the WAL has state).
 	Peers []raft.Peer
+	// Join starts a member added to a running cluster: no bootstrap
+	// entries; the leader sends it the log or a snapshot.
+	Join bool
+	// Transport sends messages to peers; nil for a member with none.
+	Transport Transport
 	// WALDir is the write-ahead log directory.
 	WALDir string
 	// TickInterval is the heartbeat interval; ElectionTicks is the
@@ -67,9 +77,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Apply is a batch of committed entries for the state machine.
+// Apply is a batch of work for the state machine: a snapshot to restore
+// first, if any, then committed entries.
 type Apply struct {
-	Entries []*raftpb.Entry
+	Snapshot *raftpb.Snapshot
+	Entries  []*raftpb.Entry
 }
 
 // Node is a running Raft member.
@@ -166,6 +178,9 @@ func Start(cfg Config) (*Node, error) {
 		rc.Applied = snap.GetIndex()
 		n.rn = raft.RestartNode(rc)
 		lg.Info("raftnode: restarted", "id", fmt.Sprintf("%x", cfg.ID), "term", hs.GetTerm(), "commit", hs.GetCommit(), "snapshot", snap.GetIndex(), "entries", len(ents))
+	} else if cfg.Join {
+		n.rn = raft.RestartNode(rc)
+		lg.Info("raftnode: joining running cluster", "id", fmt.Sprintf("%x", cfg.ID))
 	} else {
 		n.rn = raft.StartNode(rc, cfg.Peers)
 		lg.Info("raftnode: started new member", "id", fmt.Sprintf("%x", cfg.ID), "peers", len(cfg.Peers))
@@ -228,6 +243,24 @@ func (n *Node) ReadIndex(ctx context.Context, rctx []byte) error {
 
 // ReadStates delivers answers to ReadIndex.
 func (n *Node) ReadStates() <-chan raft.ReadState { return n.readc }
+
+// Process steps a message from a peer (for the transport).
+func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
+	return n.rn.Step(ctx, m)
+}
+
+// ReportUnreachable tells raft a peer could not be reached.
+func (n *Node) ReportUnreachable(id uint64) { n.rn.ReportUnreachable(id) }
+
+// ReportSnapshot tells raft how sending a snapshot went.
+func (n *Node) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	n.rn.ReportSnapshot(id, status)
+}
+
+// TransferLeadership asks the leader to hand leadership to transferee.
+func (n *Node) TransferLeadership(ctx context.Context, lead, transferee uint64) {
+	n.rn.TransferLeadership(ctx, lead, transferee)
+}
 
 // Status is raft's view of this member.
 func (n *Node) Status() raft.Status { return n.rn.Status() }
@@ -301,6 +334,24 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return nil
 		}
 	}
+	// A leader may send its appends while it writes them itself (raft
+	// thesis 10.2.1): it counts its own copy only once stable. Anything
+	// else (votes, append responses) must wait until the state it
+	// promises is durable.
+	leader := n.lead.Load() == n.cfg.ID
+	if leader {
+		n.send(rd.Messages)
+	}
+	hasSnap := !raft.IsEmptySnap(rd.Snapshot)
+	if hasSnap {
+		// The marker first: the WAL refuses entries that do not follow it.
+		n.walMu.Lock()
+		err := n.wal.SaveSnapshot(rd.Snapshot.GetMetadata())
+		n.walMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("raftnode: save snapshot marker: %w", err)
+		}
+	}
 	if !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 {
 		n.walMu.Lock()
 		var err error
@@ -315,20 +366,40 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return fmt.Errorf("raftnode: save to wal: %w", err)
 		}
 	}
+	if hasSnap {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("raftnode: apply snapshot %d to raft log: %w", rd.Snapshot.GetMetadata().GetIndex(), err)
+		}
+		n.confMu.Lock()
+		n.confState = raftpb.EnsureConfState(rd.Snapshot.GetMetadata().GetConfState())
+		n.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
+		n.confMu.Unlock()
+	}
 	if err := n.storage.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftnode: append to raft log: %w", err)
 	}
-	// Peers are added by the multi-member transport; a single member has
-	// no messages to send.
-	if len(rd.CommittedEntries) > 0 {
+	if !leader {
+		n.send(rd.Messages)
+	}
+	if hasSnap || len(rd.CommittedEntries) > 0 {
+		ap := Apply{Entries: rd.CommittedEntries}
+		if hasSnap {
+			ap.Snapshot = rd.Snapshot
+		}
 		select {
-		case n.applyc <- Apply{Entries: rd.CommittedEntries}:
+		case n.applyc <- ap:
 		case <-n.stopc:
 			return nil
 		}
 	}
 	n.rn.Advance()
 	return nil
+}
+
+func (n *Node) send(msgs []*raftpb.Message) {
+	if len(msgs) > 0 && n.cfg.Transport != nil {
+		n.cfg.Transport.Send(msgs)
+	}
 }
 
 // MaybeSnapshot is called by the apply loop after applying index. Every
