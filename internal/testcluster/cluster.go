@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -23,13 +24,24 @@ type Config struct {
 	// StartTimeout bounds how long a member may take to start serving;
 	// 0 means 30 seconds (twice that when the server is built with -race).
 	StartTimeout time.Duration
+	// Proxy puts a fault-injecting proxy in front of each member's peer
+	// port, which Partition, Isolate and Heal control. Each member then
+	// listens on Member.PeerURL but advertises Member.ProxyURL.
+	Proxy bool
 }
 
 // Cluster is a set of members started together with one --initial-cluster.
 type Cluster struct {
-	t       testing.TB
-	cfg     Config
+	t   testing.TB
+	cfg Config
+	// Members are every member the cluster has had, in the order they
+	// were made: those of New, then those of NewJoiningMember. A removed
+	// member keeps its index.
 	Members []*Member
+
+	root    string       // the test's temp dir, holding the data dirs
+	net     *network     // nil without Config.Proxy
+	proxies []*peerProxy // by member index, with Config.Proxy
 }
 
 // startAttempts bounds how often New picks new ports when another process
@@ -53,30 +65,35 @@ func New(t testing.TB, cfg Config) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, cfg: cfg}
-	root := t.TempDir() // before Cleanup below, so members die before it is removed
+	c := &Cluster{t: t, cfg: cfg, root: t.TempDir()} // TempDir before Cleanup below, so members die before it is removed
+	if cfg.Proxy {
+		c.net = newNetwork()
+	}
+	t.Cleanup(c.cleanup)
 	for i := range cfg.Size {
 		name := fmt.Sprintf("m%d", i)
 		if cfg.Size == 1 {
 			// etcd's default name, so a single member looks like etcd's default.
 			name = "default"
 		}
-		c.Members = append(c.Members, &Member{
-			Name:    name,
-			DataDir: filepath.Join(root, name+".data"),
-			t:       t,
-			c:       c,
-			binary:  bin,
-		})
+		if err := c.addMember(name, bin); err != nil {
+			t.Fatal(err)
+		}
 	}
-	t.Cleanup(c.cleanup)
 
 	for attempt := 1; ; attempt++ {
-		if err := c.pickPorts(); err != nil {
+		if err := c.pickPorts(c.Members); err != nil {
 			t.Fatal(err)
 		}
 		err := c.startAll()
 		if err == nil {
+			if cfg.Proxy {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := c.learnIDs(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
 			return c
 		}
 		if !isAddrInUse(err) || attempt == startAttempts {
@@ -97,23 +114,54 @@ func NewMember(t testing.TB, cfg Config) *Member {
 	return New(t, cfg).Members[0]
 }
 
-func (c *Cluster) pickPorts() error {
-	ports, err := freePorts(2 * len(c.Members))
+// addMember appends a member, not started and without ports, opening
+// its proxy's port if the cluster has proxies.
+func (c *Cluster) addMember(name, bin string) error {
+	m := &Member{
+		Name:    name,
+		DataDir: filepath.Join(c.root, name+".data"),
+		t:       c.t,
+		c:       c,
+		index:   len(c.Members),
+		binary:  bin,
+	}
+	if c.cfg.Proxy {
+		p, err := listenProxy(c.net, m.index)
+		if err != nil {
+			return err
+		}
+		c.proxies = append(c.proxies, p)
+		m.ProxyURL = p.URL
+	}
+	c.Members = append(c.Members, m)
+	return nil
+}
+
+// pickPorts gives the members new client and peer ports, and points
+// their proxies at the peer ports.
+func (c *Cluster) pickPorts(ms []*Member) error {
+	ports, err := freePorts(2 * len(ms))
 	if err != nil {
 		return err
 	}
-	for i, m := range c.Members {
+	for i, m := range ms {
 		m.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
 		m.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		if c.cfg.Proxy {
+			if err := c.proxies[m.index].setTarget(m.PeerURL); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
-// initialCluster is the --initial-cluster value naming every member.
+// initialCluster is the --initial-cluster value naming every member New
+// started.
 func (c *Cluster) initialCluster() string {
-	parts := make([]string, len(c.Members))
-	for i, m := range c.Members {
-		parts[i] = m.Name + "=" + m.PeerURL
+	parts := make([]string, c.cfg.Size)
+	for i, m := range c.Members[:c.cfg.Size] {
+		parts[i] = m.Name + "=" + m.AdvertisePeerURL()
 	}
 	return strings.Join(parts, ",")
 }
@@ -152,6 +200,12 @@ func (c *Cluster) killAll() {
 // said if the test failed or a race-enabled member found a data race.
 func (c *Cluster) cleanup() {
 	c.killAll()
+	for _, p := range c.proxies {
+		p.close()
+	}
+	for _, m := range c.Members {
+		m.closeAdmin()
+	}
 	for _, m := range c.Members {
 		logs := m.Logs()
 		if raceServer() && strings.Contains(logs, "WARNING: DATA RACE") {

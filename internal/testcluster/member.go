@@ -27,9 +27,20 @@ type Member struct {
 	Name string
 	// DataDir is the member's --data-dir, under the test's temp dir.
 	DataDir string
-	// ClientURL and PeerURL are the member's loopback URLs.
+	// ClientURL and PeerURL are the member's loopback URLs: where it
+	// listens for clients and for peers.
 	ClientURL string
 	PeerURL   string
+	// ProxyURL is the URL of the fault-injecting proxy in front of
+	// PeerURL, which the member advertises to its peers instead; empty
+	// without Config.Proxy.
+	ProxyURL string
+	// InitialCluster and ClusterState are the member's
+	// --initial-cluster and --initial-cluster-state. Empty, they are the
+	// members New started, and "new"; Join sets them for a member added
+	// to a running cluster. A server reads them only on its first start.
+	InitialCluster string
+	ClusterState   string
 	// Flags are extra flags for this member alone, given after the
 	// cluster's; change them between a stop and a start to restart the
 	// member with other settings.
@@ -37,11 +48,15 @@ type Member struct {
 
 	t      testing.TB
 	c      *Cluster
+	index  int // in c.Members
 	binary string
 	logs   logBuffer
 
-	mu   sync.Mutex
-	proc *process // nil when not running
+	mu    sync.Mutex
+	proc  *process // nil when not running
+	id    uint64   // the member ID, once learnt
+	runs  int      // how many times the member was launched
+	admin *clientv3.Client
 }
 
 // process is one run of a member.
@@ -59,6 +74,70 @@ func (m *Member) Endpoint() string { return m.ClientURL }
 func (m *Member) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	return newClient(t, []string{m.ClientURL})
+}
+
+// AdvertisePeerURL is the peer URL the other members know this member
+// by: ProxyURL if there is one, else PeerURL.
+func (m *Member) AdvertisePeerURL() string {
+	if m.ProxyURL != "" {
+		return m.ProxyURL
+	}
+	return m.PeerURL
+}
+
+// ID is the member's ID as the cluster's member list gives it, or 0 if
+// the harness has not learnt it yet (see Cluster.MemberIDs).
+func (m *Member) ID() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.id
+}
+
+// Status asks the member alone for its status.
+func (m *Member) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
+	cli, err := m.adminClient()
+	if err != nil {
+		return nil, err
+	}
+	return cli.Status(ctx, m.ClientURL)
+}
+
+// adminClient is the harness's own client of this member alone, kept
+// for the life of the cluster.
+func (m *Member) adminClient() (*clientv3.Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.admin != nil {
+		return m.admin, nil
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{m.ClientURL},
+		DialTimeout: time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
+	}
+	m.admin = cli
+	return cli, nil
+}
+
+func (m *Member) closeAdmin() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.admin != nil {
+		m.admin.Close()
+		m.admin = nil
+	}
+}
+
+func (m *Member) setID(id uint64) {
+	m.mu.Lock()
+	m.id = id
+	m.mu.Unlock()
+	if m.c.net != nil {
+		m.c.net.setID(m.index, id)
+	}
 }
 
 // Logs returns everything the member wrote to stdout and stderr over all
@@ -168,15 +247,22 @@ func (m *Member) Exited() <-chan struct{} {
 }
 
 func (m *Member) args() []string {
+	initial, state := m.InitialCluster, m.ClusterState
+	if initial == "" {
+		initial = m.c.initialCluster()
+	}
+	if state == "" {
+		state = "new"
+	}
 	args := []string{
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-client-urls", m.ClientURL,
 		"--advertise-client-urls", m.ClientURL,
 		"--listen-peer-urls", m.PeerURL,
-		"--initial-advertise-peer-urls", m.PeerURL,
-		"--initial-cluster", m.c.initialCluster(),
-		"--initial-cluster-state", "new",
+		"--initial-advertise-peer-urls", m.AdvertisePeerURL(),
+		"--initial-cluster", initial,
+		"--initial-cluster-state", state,
 	}
 	args = append(args, m.c.cfg.Flags...)
 	return append(args, m.Flags...)
@@ -215,7 +301,15 @@ func (m *Member) launch() error {
 		close(p.done)
 	}()
 	m.proc = p
+	m.runs++
 	return nil
+}
+
+// everStarted reports whether the member was ever launched.
+func (m *Member) everStarted() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs > 0
 }
 
 func exitDesc(err error) string {
@@ -336,6 +430,9 @@ func (m *Member) waitReady(timeout time.Duration) error {
 	}
 }
 
+// ready reports whether the member has a leader and serves reads:
+// linearizable ones, or serializable ones from a learner, which serves
+// no other kind.
 func ready(ctx context.Context, cli *clientv3.Client, ep string) error {
 	st, err := cli.Status(ctx, ep)
 	if err != nil {
@@ -344,7 +441,11 @@ func ready(ctx context.Context, cli *clientv3.Client, ep string) error {
 	if st.Leader == 0 {
 		return errors.New("no leader yet")
 	}
-	_, err = cli.Get(ctx, "testcluster-ready-probe")
+	var opts []clientv3.OpOption
+	if st.IsLearner {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	_, err = cli.Get(ctx, "testcluster-ready-probe", opts...)
 	return err
 }
 
