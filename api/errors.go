@@ -9,7 +9,9 @@ import (
 
 	"github.com/cairnkv/cairn/apply"
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/mvcc"
+	"github.com/cairnkv/cairn/raftnode"
 )
 
 // toGRPC maps an internal error to etcd's gRPC error.
@@ -37,6 +39,20 @@ func toGRPC(err error) error {
 		return rpctypes.ErrGRPCKeyNotFound
 	case errors.Is(err, apply.ErrNoSpace):
 		return rpctypes.ErrGRPCNoSpace
+	case errors.Is(err, membership.ErrIDExists):
+		return rpctypes.ErrGRPCMemberExist
+	case errors.Is(err, membership.ErrPeerURLExists):
+		return rpctypes.ErrGRPCPeerURLExist
+	case errors.Is(err, membership.ErrIDNotFound), errors.Is(err, membership.ErrIDRemoved):
+		return rpctypes.ErrGRPCMemberNotFound
+	case errors.Is(err, membership.ErrNotLearner):
+		return rpctypes.ErrGRPCMemberNotLearner
+	case errors.Is(err, membership.ErrLearnerNotReady):
+		return rpctypes.ErrGRPCLearnerNotReady
+	case errors.Is(err, membership.ErrNotEnoughStarted):
+		return rpctypes.ErrGRPCMemberNotEnoughStarted
+	case errors.Is(err, raftnode.ErrNotLeader):
+		return rpctypes.ErrGRPCNotLeader
 	case errors.Is(err, context.Canceled):
 		return rpctypes.ErrGRPCCanceled
 	case errors.Is(err, context.DeadlineExceeded):

@@ -55,7 +55,7 @@ func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLive
 	if err := l.s.m.LinearizableRead(ctx); err != nil {
 		return nil, toGRPC(err)
 	}
-	granted, remaining, err := l.s.m.Lessor().TimeToLive(r.ID)
+	granted, remaining, err := l.s.m.LeaseTimeToLive(ctx, r.ID)
 	if errors.Is(err, lease.ErrNotFound) {
 		// etcd answers an unknown lease with TTL -1 rather than an error.
 		return &pb.LeaseTimeToLiveResponse{Header: l.s.header(0), ID: r.ID, TTL: -1}, nil
@@ -92,7 +92,7 @@ func (l *leaseServer) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKee
 		if err != nil {
 			return nil // client closed the stream
 		}
-		ttl, err := l.s.m.Lessor().Renew(req.ID)
+		ttl, err := l.s.m.RenewLease(stream.Context(), req.ID)
 		if errors.Is(err, lease.ErrNotFound) {
 			err, ttl = nil, 0
 		}

@@ -143,8 +143,8 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 }
 
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	if r.TargetID != m.s.m.MemberID() {
-		return nil, rpctypes.ErrGRPCBadLeaderTransferee
+	if err := m.s.m.MoveLeader(ctx, r.TargetID); err != nil {
+		return nil, toGRPC(err)
 	}
 	return &pb.MoveLeaderResponse{Header: m.s.header(0)}, nil
 }

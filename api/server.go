@@ -63,6 +63,18 @@ type Member interface {
 	QuotaExceeded(cost int) bool
 	// Defragment returns the space of deleted data to the file system.
 	Defragment() error
+
+	// RenewLease and LeaseTimeToLive are answered by the leader, which
+	// alone keeps lease deadlines.
+	RenewLease(ctx context.Context, id int64) (ttl int64, err error)
+	LeaseTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error)
+
+	// Membership changes and leadership transfer.
+	AddMember(ctx context.Context, peerURLs []string, learner bool) (*pb.Member, error)
+	RemoveMember(ctx context.Context, id uint64) error
+	UpdateMember(ctx context.Context, id uint64, peerURLs []string) error
+	PromoteMember(ctx context.Context, id uint64) (*pb.Member, error)
+	MoveLeader(ctx context.Context, target uint64) error
 }
 
 // Options tune the API.

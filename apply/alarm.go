@@ -34,22 +34,34 @@ func alarmEngineKey(k alarmKey) []byte {
 
 // LoadAlarms reads the raised alarms from r.
 func LoadAlarms(r storage.Reader) (*Alarms, error) {
-	a := &Alarms{set: map[alarmKey]struct{}{}}
+	a := &Alarms{}
+	return a, a.Reload(r)
+}
+
+// Reload replaces the alarm set with the one stored in r.
+func (a *Alarms) Reload(r storage.Reader) error {
+	set := map[alarmKey]struct{}{}
 	upper := append([]byte(nil), alarmPrefix...)
 	upper[len(upper)-1]++
 	it, err := r.NewIter(alarmPrefix, upper)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()[len(alarmPrefix):]
 		if len(k) != 12 {
-			return nil, fmt.Errorf("apply: malformed alarm key %x", it.Key())
+			return fmt.Errorf("apply: malformed alarm key %x", it.Key())
 		}
-		a.set[alarmKey{binary.BigEndian.Uint64(k), pb.AlarmType(binary.BigEndian.Uint32(k[8:]))}] = struct{}{}
+		set[alarmKey{binary.BigEndian.Uint64(k), pb.AlarmType(binary.BigEndian.Uint32(k[8:]))}] = struct{}{}
 	}
-	return a, it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.set = set
+	a.mu.Unlock()
+	return nil
 }
 
 // NoSpace reports whether a NOSPACE alarm is raised.

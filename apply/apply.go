@@ -19,6 +19,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/mvcc"
 )
 
@@ -39,14 +40,16 @@ type Result struct {
 
 // Applier applies entries to the store.
 type Applier struct {
-	store  *mvcc.Store
-	lessor *lease.Lessor
-	alarms *Alarms
+	store   *mvcc.Store
+	lessor  *lease.Lessor
+	alarms  *Alarms
+	members *membership.Cluster
 }
 
-// New returns an Applier over store and lessor.
-func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms) *Applier {
-	return &Applier{store: store, lessor: lessor, alarms: alarms}
+// New returns an Applier over the store, leases, alarms and member list.
+// members may be nil for tests that apply no membership entries.
+func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms, members *membership.Cluster) *Applier {
+	return &Applier{store: store, lessor: lessor, alarms: alarms, members: members}
 }
 
 // Apply applies req, the entry at Raft index. An error return means the
@@ -105,6 +108,10 @@ func (a *Applier) dispatch(t *mvcc.TxnWrite, req *pb.InternalRaftRequest) *Resul
 	case req.LeaseRevoke != nil:
 		err := a.revoke(t, req.LeaseRevoke.ID)
 		return &Result{Resp: &pb.LeaseRevokeResponse{Header: &pb.ResponseHeader{Revision: t.Rev()}}, Err: err}
+	case req.ClusterMemberAttrSet != nil:
+		r := req.ClusterMemberAttrSet
+		err := a.members.SetAttributes(t.Batch(), r.GetMember_ID(), r.GetMemberAttributes().GetName(), r.GetMemberAttributes().GetClientUrls())
+		return &Result{Err: err}
 	case req.Alarm != nil:
 		resp, err := a.alarms.apply(t.Batch(), req.Alarm)
 		if resp != nil {

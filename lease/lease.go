@@ -69,24 +69,41 @@ type Lessor struct {
 // (etcd uses 1.5 election timeouts, rounded up to seconds).
 func New(r storage.Reader, minTTL int64) (*Lessor, error) {
 	l := &Lessor{leases: map[int64]*Lease{}, minTTL: minTTL, now: time.Now}
+	return l, l.Reload(r)
+}
+
+// Reload replaces the lease set with the one stored in r (after a
+// snapshot restore). On the primary every lease gets a full TTL.
+func (l *Lessor) Reload(r storage.Reader) error {
+	leases := map[int64]*Lease{}
 	it, err := r.NewIter([]byte{prefixLease}, []byte{prefixLease + 1})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		if len(k) != 9 {
-			return nil, fmt.Errorf("lease: malformed key %x", k)
+			return fmt.Errorf("lease: malformed key %x", k)
 		}
 		ttl, n := binary.Uvarint(it.Value())
 		if n <= 0 {
-			return nil, fmt.Errorf("lease: malformed record for %x", k)
+			return fmt.Errorf("lease: malformed record for %x", k)
 		}
 		id := int64(binary.BigEndian.Uint64(k[1:]))
-		l.leases[id] = &Lease{ID: id, TTL: int64(ttl)}
+		leases[id] = &Lease{ID: id, TTL: int64(ttl)}
 	}
-	return l, it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	for _, le := range leases {
+		le.expiry = now.Add(time.Duration(le.TTL) * time.Second)
+	}
+	l.leases = leases
+	return nil
 }
 
 func leaseKey(id int64) []byte {

@@ -35,6 +35,12 @@ var (
 	ErrIDNotFound    = errors.New("membership: member not found")
 	ErrPeerURLExists = errors.New("membership: peer URL already exists")
 	ErrNotLearner    = errors.New("membership: member is not a learner")
+	// ErrLearnerNotReady: a learner may be promoted only once its log is
+	// close to the leader's.
+	ErrLearnerNotReady = errors.New("membership: learner is not in sync with the leader")
+	// ErrNotEnoughStarted: the change would leave fewer started voters
+	// than a quorum (--strict-reconfig-check).
+	ErrNotEnoughStarted = errors.New("membership: re-configuration would lose the quorum of started members")
 )
 
 // Member is one member of the cluster.

@@ -41,8 +41,13 @@ import (
 	"github.com/cairnkv/cairn/wal"
 )
 
-// ErrStopped is returned by calls on a stopped node.
-var ErrStopped = errors.New("raftnode: stopped")
+// Errors.
+var (
+	// ErrStopped is returned by calls on a stopped node.
+	ErrStopped = errors.New("raftnode: stopped")
+	// ErrNotLeader is returned by calls only the leader can serve.
+	ErrNotLeader = errors.New("raftnode: not the leader")
+)
 
 // Transport carries messages to peers. Send must not block.
 type Transport interface {

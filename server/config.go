@@ -63,6 +63,11 @@ type Config struct {
 	// default 10 minutes).
 	WatchProgressNotifyInterval time.Duration
 
+	// StrictReconfigCheck refuses a membership change that would leave
+	// fewer started voters than a quorum (--strict-reconfig-check,
+	// default true).
+	StrictReconfigCheck bool
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -111,5 +116,6 @@ func NewConfig() *Config {
 		LogLevel:                 "info",
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
+		StrictReconfigCheck:         true,
 	}
 }

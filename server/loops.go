@@ -19,6 +19,13 @@ func (s *Server) applyLoop() {
 		case <-s.stopc:
 			return
 		case ap := <-s.node.Apply():
+			if ap.Snapshot != nil && ap.Snapshot.GetMetadata().GetIndex() > s.store.AppliedIndex() {
+				if err := s.restoreSnapshot(ap.Snapshot); err != nil {
+					s.fail(err)
+					return
+				}
+				s.applied.set(s.store.AppliedIndex())
+			}
 			for _, e := range ap.Entries {
 				if err := s.applyEntry(e); err != nil {
 					s.fail(err)
@@ -59,19 +66,11 @@ func (s *Server) applyEntry(e *raftpb.Entry) error {
 		if err := proto.Unmarshal(e.Data, &cc); err != nil {
 			return fmt.Errorf("server: decode conf change %d: %w", index, err)
 		}
-		s.node.ApplyConfChange(&cc)
-		if !done {
-			return s.applier.ApplyNoop(index)
-		}
+		return s.applyConfChange(index, &cc, done)
 	case raftpb.EntryType_EntryConfChangeV2:
-		var cc raftpb.ConfChangeV2
-		if err := proto.Unmarshal(e.Data, &cc); err != nil {
-			return fmt.Errorf("server: decode conf change %d: %w", index, err)
-		}
-		s.node.ApplyConfChange(&cc)
-		if !done {
-			return s.applier.ApplyNoop(index)
-		}
+		// Cairn proposes only V1 changes; a V2 entry can only come from a
+		// newer version and is refused rather than half-understood.
+		return fmt.Errorf("server: entry %d is a joint-consensus membership change, which this version cannot apply", index)
 	}
 	return nil
 }

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/sha1"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,48 +9,138 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+
+	"github.com/cairnkv/cairn/membership"
 )
 
-// Member is one cluster member as recorded at bootstrap.
-type Member struct {
-	ID         uint64   `json:"id"`
-	Name       string   `json:"name"`
-	PeerURLs   []string `json:"peerURLs"`
-	ClientURLs []string `json:"clientURLs,omitempty"`
-	IsLearner  bool     `json:"isLearner,omitempty"`
-}
-
-// clusterInfo is what a member remembers about its cluster across
-// restarts (kept in DataDir/member/cluster.json).
+// clusterInfo is what a member remembers about its identity across
+// restarts (DataDir/member/cluster.json). The member list itself is
+// replicated state and lives in the store (package membership).
 type clusterInfo struct {
-	ClusterID uint64   `json:"clusterID"`
-	MemberID  uint64   `json:"memberID"`
-	Members   []Member `json:"members"`
+	ClusterID uint64 `json:"clusterID"`
+	MemberID  uint64 `json:"memberID"`
 }
 
-// memberID computes a member's ID the way etcd does for a new cluster:
-// the first 8 bytes of SHA-1 over its sorted peer URLs and the cluster
-// token, so the same flags give the same IDs as etcd.
-func memberID(peerURLs []url.URL, token string) uint64 {
-	strs := urlStrings(peerURLs)
-	sort.Strings(strs)
-	b := append([]byte(strings.Join(strs, "")), token...)
-	h := sha1.Sum(b)
-	return binary.BigEndian.Uint64(h[:8])
+// bootResult is how the member starts raft and whom it talks to first.
+type bootResult struct {
+	peers     []*membership.Member
+	raftPeers []raft.Peer
+	join      bool
+	single    bool
 }
 
-// clusterID is SHA-1 over the sorted member IDs, as etcd computes it.
-func clusterID(ids []uint64) uint64 {
-	sorted := append([]uint64(nil), ids...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	b := make([]byte, 0, 8*len(sorted))
-	for _, id := range sorted {
-		b = binary.BigEndian.AppendUint64(b, id)
+// bootstrap works out the member's identity: from cluster.json on a
+// restart, from --initial-cluster for a new cluster, or from a running
+// cluster's member list for a member joining with
+// --initial-cluster-state existing.
+func (s *Server) bootstrap(infoPath, walDir string) (*bootResult, error) {
+	cfg, lg := s.cfg, s.lg
+	info, err := loadClusterInfo(infoPath)
+	switch {
+	case err == nil:
+		s.info = info
+		peers := s.members.Members()
+		if len(peers) == 0 {
+			// Joined, but nothing applied yet: reach the cluster through
+			// the members named at start.
+			if peers, err = initialMembers(cfg); err != nil {
+				return nil, err
+			}
+		}
+		lg.Info("server: restarting member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
+			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
+		return &bootResult{peers: peers, single: len(peers) == 1 && peers[0].ID == info.MemberID}, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
 	}
-	h := sha1.Sum(b)
-	return binary.BigEndian.Uint64(h[:8])
+
+	initial, err := initialMembers(cfg)
+	if err != nil {
+		return nil, err
+	}
+	self := memberByURLs(initial, urlStrings(cfg.InitialAdvertisePeerURLs))
+	boot := &bootResult{}
+	switch cfg.InitialClusterState {
+	case "", "new":
+		if self == nil {
+			return nil, fmt.Errorf("server: couldn't find local name %q in the initial cluster configuration", cfg.Name)
+		}
+		ids := make([]uint64, 0, len(initial))
+		for _, m := range initial {
+			ids = append(ids, m.ID)
+			boot.raftPeers = append(boot.raftPeers, raft.Peer{ID: m.ID, Context: membership.Context(m)})
+		}
+		info = &clusterInfo{ClusterID: membership.ClusterID(ids), MemberID: self.ID}
+		boot.peers = initial
+		boot.single = len(initial) == 1
+	case "existing":
+		var urls []string
+		for _, m := range initial {
+			if self == nil || m.ID != self.ID {
+				urls = append(urls, m.PeerURLs...)
+			}
+		}
+		cid, remote, err := fetchCluster(urls, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		me := memberByURLs(remote, urlStrings(cfg.InitialAdvertisePeerURLs))
+		if me == nil {
+			return nil, fmt.Errorf("server: this member (peer URLs %s) is not in the cluster's member list; add it with 'etcdctl member add' first",
+				strings.Join(urlStrings(cfg.InitialAdvertisePeerURLs), ","))
+		}
+		info = &clusterInfo{ClusterID: cid, MemberID: me.ID}
+		boot.peers = remote
+		boot.join = true
+	default:
+		return nil, fmt.Errorf("server: unknown --initial-cluster-state %q", cfg.InitialClusterState)
+	}
+	if err := saveClusterInfo(infoPath, info); err != nil {
+		return nil, fmt.Errorf("server: save cluster info: %w", err)
+	}
+	s.info = info
+	lg.Info("server: starting new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
+		"cluster-id", fmt.Sprintf("%x", info.ClusterID), "state", cfg.InitialClusterState, "data-dir", cfg.DataDir)
+	return boot, nil
+}
+
+// initialMembers turns --initial-cluster into members with etcd's IDs.
+func initialMembers(cfg *Config) ([]*membership.Member, error) {
+	if len(cfg.InitialCluster) == 0 {
+		return nil, errors.New("server: --initial-cluster is empty")
+	}
+	if self, ok := cfg.InitialCluster[cfg.Name]; ok && len(cfg.InitialAdvertisePeerURLs) > 0 && !sameURLs(self, cfg.InitialAdvertisePeerURLs) {
+		return nil, fmt.Errorf("server: --initial-cluster has %s=%s but missing from --initial-advertise-peer-urls=%s",
+			cfg.Name, strings.Join(urlStrings(self), ","), strings.Join(urlStrings(cfg.InitialAdvertisePeerURLs), ","))
+	}
+	names := make([]string, 0, len(cfg.InitialCluster))
+	for name := range cfg.InitialCluster {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]*membership.Member, 0, len(names))
+	for _, name := range names {
+		urls := urlStrings(cfg.InitialCluster[name])
+		out = append(out, &membership.Member{ID: membership.ComputeID(urls, cfg.InitialClusterToken, nil), Name: name, PeerURLs: urls})
+	}
+	return out, nil
+}
+
+// memberByURLs finds the member whose peer URLs are exactly urls.
+func memberByURLs(ms []*membership.Member, urls []string) *membership.Member {
+	want := append([]string(nil), urls...)
+	sort.Strings(want)
+	for _, m := range ms {
+		got := append([]string(nil), m.PeerURLs...)
+		sort.Strings(got)
+		if strings.Join(got, ",") == strings.Join(want, ",") {
+			return m
+		}
+	}
+	return nil
 }
 
 func urlStrings(us []url.URL) []string {
@@ -61,40 +149,6 @@ func urlStrings(us []url.URL) []string {
 		out[i] = us[i].String()
 	}
 	return out
-}
-
-// bootstrapCluster derives the cluster from the --initial-cluster flags.
-func bootstrapCluster(cfg *Config) (*clusterInfo, error) {
-	if len(cfg.InitialCluster) == 0 {
-		return nil, errors.New("server: --initial-cluster is empty")
-	}
-	self, ok := cfg.InitialCluster[cfg.Name]
-	if !ok {
-		return nil, fmt.Errorf("server: couldn't find local name %q in the initial cluster configuration", cfg.Name)
-	}
-	if len(cfg.InitialAdvertisePeerURLs) > 0 && !sameURLs(self, cfg.InitialAdvertisePeerURLs) {
-		return nil, fmt.Errorf("server: --initial-cluster has %s=%s but missing from --initial-advertise-peer-urls=%s",
-			cfg.Name, strings.Join(urlStrings(self), ","), strings.Join(urlStrings(cfg.InitialAdvertisePeerURLs), ","))
-	}
-	info := &clusterInfo{}
-	var ids []uint64
-	names := make([]string, 0, len(cfg.InitialCluster))
-	for name := range cfg.InitialCluster {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		urls := cfg.InitialCluster[name]
-		m := Member{ID: memberID(urls, cfg.InitialClusterToken), Name: name, PeerURLs: urlStrings(urls)}
-		if name == cfg.Name {
-			m.ClientURLs = urlStrings(cfg.AdvertiseClientURLs)
-			info.MemberID = m.ID
-		}
-		info.Members = append(info.Members, m)
-		ids = append(ids, m.ID)
-	}
-	info.ClusterID = clusterID(ids)
-	return info, nil
 }
 
 func sameURLs(a, b []url.URL) bool {
@@ -146,15 +200,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// pbMembers renders the member list for the Cluster API.
-func (info *clusterInfo) pbMembers() []*pb.Member {
-	out := make([]*pb.Member, 0, len(info.Members))
-	for _, m := range info.Members {
-		out = append(out, &pb.Member{
-			ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner,
-		})
-	}
-	return out
 }

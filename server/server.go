@@ -8,10 +8,10 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +19,15 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/raft/v3"
 
 	"github.com/cairnkv/cairn/api"
 	"github.com/cairnkv/cairn/apply"
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/mvcc"
 	"github.com/cairnkv/cairn/raftnode"
 	"github.com/cairnkv/cairn/storage"
+	"github.com/cairnkv/cairn/transport"
 )
 
 // Server is a running member.
@@ -35,12 +36,18 @@ type Server struct {
 	lg   *slog.Logger
 	info *clusterInfo
 
-	eng     storage.Engine
-	store   *mvcc.Store
-	lessor  *lease.Lessor
-	alarms  *apply.Alarms
-	applier *apply.Applier
-	node    *raftnode.Node
+	eng       storage.Engine
+	store     *mvcc.Store
+	lessor    *lease.Lessor
+	alarms    *apply.Alarms
+	members   *membership.Cluster
+	applier   *apply.Applier
+	node      *raftnode.Node
+	transport *transport.Transport
+	// peerClient makes member-to-member calls (lease forwarding).
+	peerClient *http.Client
+	peersMu    sync.Mutex
+	knownPeers map[uint64]bool
 
 	ids     *idGenerator
 	waits   *waitRegistry
@@ -109,29 +116,6 @@ func start(cfg *Config) (s *Server, err error) {
 		}
 	}()
 
-	infoPath := filepath.Join(memberDir, "cluster.json")
-	info, err := loadClusterInfo(infoPath)
-	switch {
-	case err == nil:
-		lg.Info("server: restarting member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
-			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
-	case errors.Is(err, os.ErrNotExist):
-		if info, err = bootstrapCluster(cfg); err != nil {
-			return nil, err
-		}
-		if len(info.Members) != 1 {
-			return nil, fmt.Errorf("server: --initial-cluster names %d members; this version of Cairn runs a single member", len(info.Members))
-		}
-		if err := saveClusterInfo(infoPath, info); err != nil {
-			return nil, fmt.Errorf("server: save cluster info: %w", err)
-		}
-		lg.Info("server: starting new member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
-			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
-	default:
-		return nil, err
-	}
-	s.info = info
-
 	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg}); err != nil {
 		return nil, err
 	}
@@ -145,18 +129,38 @@ func start(cfg *Config) (s *Server, err error) {
 	if s.alarms, err = apply.LoadAlarms(s.eng); err != nil {
 		return nil, err
 	}
-	s.applier = apply.New(s.store, s.lessor, s.alarms)
+	if s.members, err = membership.Load(s.eng); err != nil {
+		return nil, err
+	}
+	if p := s.store.PendingRestore(); p != "" {
+		lg.Warn("server: finishing a snapshot restore a crash interrupted", "snapshot", p)
+		if err := s.restoreFrom(p); err != nil {
+			return nil, err
+		}
+	}
+
+	boot, err := s.bootstrap(filepath.Join(memberDir, "cluster.json"), walDir)
+	if err != nil {
+		return nil, err
+	}
+	info := s.info
+	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members)
 	s.ids = newIDGenerator(info.MemberID, time.Now())
 	s.waits = newWaitRegistry()
 	s.applied = newAppliedNotifier(s.store.AppliedIndex())
-
-	var peers []raft.Peer
-	for _, m := range info.Members {
-		peers = append(peers, raft.Peer{ID: m.ID})
-	}
+	s.peerClient = &http.Client{Timeout: 5 * time.Second}
+	s.transport = transport.New(transport.Config{
+		ID:        info.MemberID,
+		ClusterID: info.ClusterID,
+		Raft:      (*raftAdapter)(s),
+		Snapshots: snapshotStore{s},
+		Logger:    lg,
+	})
 	s.node, err = raftnode.Start(raftnode.Config{
 		ID:            info.MemberID,
-		Peers:         peers,
+		Peers:         boot.raftPeers,
+		Join:          boot.join,
+		Transport:     s.transport,
 		WALDir:        walDir,
 		TickInterval:  cfg.HeartbeatInterval,
 		ElectionTicks: int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
@@ -167,20 +171,41 @@ func start(cfg *Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Peers and the peer port come after the node exists: the transport
+	// hands what it receives straight to it.
+	for _, m := range boot.peers {
+		if m.ID != info.MemberID {
+			s.transport.AddPeer(m.ID, m.PeerURLs)
+		}
+	}
+	for _, u := range cfg.ListenPeerURLs {
+		if u.Scheme != "http" && u.Scheme != "" {
+			return nil, fmt.Errorf("server: listen-peer-urls %q: only http is supported so far", u.String())
+		}
+		l, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
+		}
+		s.listeners = append(s.listeners, l)
+		s.wg.Add(1)
+		go s.servePeers(l)
+	}
+
 	s.reads = newReadLoop(s)
 
-	s.wg.Add(4)
+	s.wg.Add(5)
 	go s.applyLoop()
 	go s.leaderLoop()
 	go s.leaseExpiryLoop()
 	go s.reads.run()
+	go s.publish()
 	if ac, err := newAutoCompactor(s, cfg.AutoCompactionMode, cfg.AutoCompactionRetention); err != nil {
 		return nil, err
 	} else if ac != nil {
 		s.wg.Add(1)
 		go ac.run()
 	}
-	if len(info.Members) == 1 {
+	if boot.single {
 		// A one-voter cluster need not wait an election timeout.
 		_ = s.node.Campaign(context.Background())
 	}
@@ -271,6 +296,9 @@ func (s *Server) closeAll() {
 	if s.node != nil {
 		s.node.Stop()
 	}
+	if s.transport != nil {
+		s.transport.Stop()
+	}
 	if s.store != nil {
 		s.store.Close()
 	}
@@ -316,8 +344,17 @@ func (s *Server) Lessor() *lease.Lessor { return s.lessor }
 // Alarms is the alarm set.
 func (s *Server) Alarms() *apply.Alarms { return s.alarms }
 
-// Members lists the cluster's members.
-func (s *Server) Members() []*pb.Member { return s.info.pbMembers() }
+// Members lists the cluster's members as the Cluster API shows them.
+func (s *Server) Members() []*pb.Member {
+	ms := s.members.Members()
+	out := make([]*pb.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, &pb.Member{
+			ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner,
+		})
+	}
+	return out
+}
 
 // Status reports Raft and storage figures for Maintenance.Status.
 func (s *Server) Status() api.MemberStatus {

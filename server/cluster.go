@@ -1,0 +1,285 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/membership"
+	"github.com/cairnkv/cairn/raftnode"
+)
+
+// raftAdapter is the member's raft node as the transport sees it.
+type raftAdapter Server
+
+func (r *raftAdapter) Process(ctx context.Context, m *raftpb.Message) error {
+	s := (*Server)(r)
+	if s.members.IsRemoved(m.GetFrom()) {
+		return fmt.Errorf("server: message from removed member %x", m.GetFrom())
+	}
+	return s.node.Process(ctx, m)
+}
+
+func (r *raftAdapter) ReportUnreachable(id uint64) { (*Server)(r).node.ReportUnreachable(id) }
+
+func (r *raftAdapter) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
+	(*Server)(r).node.ReportSnapshot(id, status)
+}
+
+// syncPeers makes the transport's peers the member list's.
+func (s *Server) syncPeers() {
+	want := map[uint64]bool{}
+	for _, m := range s.members.Members() {
+		if m.ID == s.info.MemberID {
+			continue
+		}
+		want[m.ID] = true
+		s.transport.AddPeer(m.ID, m.PeerURLs)
+		s.transport.UpdatePeer(m.ID, m.PeerURLs)
+	}
+	s.peersMu.Lock()
+	defer s.peersMu.Unlock()
+	for id := range s.knownPeers {
+		if !want[id] {
+			s.transport.RemovePeer(id)
+		}
+	}
+	s.knownPeers = want
+}
+
+// publish records this member's name and client URLs in the member list
+// through the log, once, after start (etcd does the same), retrying until
+// it succeeds or the member stops.
+func (s *Server) publish() {
+	defer s.wg.Done()
+	req := &pb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID: s.info.MemberID,
+		MemberAttributes: &membershippb.Attributes{
+			Name:       s.cfg.Name,
+			ClientUrls: urlStrings(s.cfg.AdvertiseClientURLs),
+		},
+	}}
+	for {
+		if m := s.members.Member(s.info.MemberID); m != nil && m.Name == s.cfg.Name &&
+			fmt.Sprint(m.ClientURLs) == fmt.Sprint(urlStrings(s.cfg.AdvertiseClientURLs)) {
+			return // already recorded (a restart with the same flags)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
+		_, err := s.Propose(ctx, proto.Clone(req).(*pb.InternalRaftRequest))
+		cancel()
+		if err == nil {
+			s.lg.Info("server: published member attributes", "name", s.cfg.Name)
+			return
+		}
+		select {
+		case <-s.stopc:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// proposeConfChange proposes a membership change and waits until it is
+// applied.
+func (s *Server) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
+	id := s.ids.next()
+	cc.Id = proto.Uint64(id)
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
+	ch := s.waits.register(id)
+	if err := s.node.ProposeConfChange(ctx, cc); err != nil {
+		s.waits.cancel(id)
+		return s.proposeError(ctx, err)
+	}
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		s.waits.cancel(id)
+		return s.proposeError(ctx, ctx.Err())
+	case <-s.stopc:
+		s.waits.cancel(id)
+		return rpctypes.ErrGRPCStopped
+	}
+}
+
+// AddMember adds a voter or learner with peerURLs and returns it.
+func (s *Server) AddMember(ctx context.Context, peerURLs []string, learner bool) (*pb.Member, error) {
+	now := time.Now()
+	m := &membership.Member{ID: membership.ComputeID(peerURLs, s.cfg.InitialClusterToken, &now), PeerURLs: peerURLs, IsLearner: learner}
+	if err := s.members.ValidateAdd(m); err != nil {
+		return nil, err
+	}
+	if !learner {
+		if err := s.checkQuorumAfter(+1); err != nil {
+			return nil, err
+		}
+	}
+	typ := raftpb.ConfChangeType_ConfChangeAddNode
+	if learner {
+		typ = raftpb.ConfChangeType_ConfChangeAddLearnerNode
+	}
+	cc := &raftpb.ConfChange{Type: typ.Enum(), NodeId: proto.Uint64(m.ID), Context: membership.Context(m)}
+	if err := s.proposeConfChange(ctx, cc); err != nil {
+		return nil, err
+	}
+	return &pb.Member{ID: m.ID, PeerURLs: m.PeerURLs, IsLearner: learner}, nil
+}
+
+// RemoveMember removes member id.
+func (s *Server) RemoveMember(ctx context.Context, id uint64) error {
+	m := s.members.Member(id)
+	if m == nil {
+		if s.members.IsRemoved(id) {
+			return membership.ErrIDRemoved
+		}
+		return membership.ErrIDNotFound
+	}
+	if !m.IsLearner {
+		if err := s.checkQuorumAfter(-1, id); err != nil {
+			return err
+		}
+	}
+	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}
+	return s.proposeConfChange(ctx, cc)
+}
+
+// UpdateMember changes member id's peer URLs.
+func (s *Server) UpdateMember(ctx context.Context, id uint64, peerURLs []string) error {
+	if err := s.members.ValidateUpdate(id, peerURLs); err != nil {
+		return err
+	}
+	m := s.members.Member(id)
+	m.PeerURLs = peerURLs
+	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeUpdateNode.Enum(), NodeId: proto.Uint64(id), Context: membership.Context(m)}
+	return s.proposeConfChange(ctx, cc)
+}
+
+// PromoteMember turns learner id into a voter once it has caught up. Only
+// the leader knows how far a learner is; a follower answers "not leader"
+// (clients then try the leader) — etcd forwards instead, see the notes.
+func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, error) {
+	m := s.members.Member(id)
+	switch {
+	case m == nil:
+		return nil, membership.ErrIDNotFound
+	case !m.IsLearner:
+		return nil, membership.ErrNotLearner
+	}
+	st := s.node.Status()
+	if st.RaftState != raft.StateLeader {
+		return nil, raftnode.ErrNotLeader
+	}
+	pr, ok := st.Progress[id]
+	leaderMatch := st.Progress[s.info.MemberID].Match
+	// etcd's rule: the learner's log must be within 90% of the leader's.
+	if !ok || float64(pr.Match) < float64(leaderMatch)*0.9 {
+		return nil, membership.ErrLearnerNotReady
+	}
+	if err := s.checkQuorumAfter(+1); err != nil {
+		return nil, err
+	}
+	m.IsLearner = false
+	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id), Context: membership.Context(m)}
+	if err := s.proposeConfChange(ctx, cc); err != nil {
+		return nil, err
+	}
+	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
+}
+
+// checkQuorumAfter implements --strict-reconfig-check: after adding
+// (delta +1) or removing (delta -1, of member removed) a voter, the
+// voters this member can reach must still be a majority.
+func (s *Server) checkQuorumAfter(delta int, removed ...uint64) error {
+	if !s.cfg.StrictReconfigCheck {
+		return nil
+	}
+	voters := 0
+	active := 0
+	for _, m := range s.members.Members() {
+		if m.IsLearner || (len(removed) > 0 && m.ID == removed[0]) {
+			continue
+		}
+		voters++
+		if m.ID == s.info.MemberID || !s.transport.ActiveSince(m.ID).IsZero() {
+			active++
+		}
+	}
+	if delta > 0 {
+		voters++ // the new voter has not started yet
+	}
+	if active < voters/2+1 {
+		return membership.ErrNotEnoughStarted
+	}
+	return nil
+}
+
+// MoveLeader hands leadership to target and waits until it has it.
+func (s *Server) MoveLeader(ctx context.Context, target uint64) error {
+	if s.node.Lead() != s.info.MemberID {
+		return raftnode.ErrNotLeader
+	}
+	m := s.members.Member(target)
+	if m == nil || m.IsLearner {
+		return rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	if target == s.info.MemberID {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
+	defer cancel()
+	s.node.TransferLeadership(ctx, s.info.MemberID, target)
+	for s.node.Lead() != target {
+		select {
+		case <-ctx.Done():
+			return rpctypes.ErrGRPCTimeoutDueToLeaderFail
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+	return nil
+}
+
+// applyConfChange applies a committed membership change and tells raft,
+// the transport and the proposer.
+func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed bool) error {
+	var res *apply.Result
+	if !replayed {
+		var err error
+		if res, err = s.applier.ApplyConfChange(index, cc); err != nil {
+			return err
+		}
+	} else if s.applier.WasRefused(index) {
+		cc.NodeId = proto.Uint64(0) // refused when first applied: a no-op again
+	}
+	s.node.ApplyConfChange(cc)
+	s.syncPeers()
+	if res != nil {
+		s.waits.trigger(cc.GetId(), res)
+	}
+	if cc.GetType() == raftpb.ConfChangeType_ConfChangeRemoveNode && cc.GetNodeId() == s.info.MemberID && !replayed {
+		// Give the request that removed it (possibly served here) time to
+		// be answered, then stop, as etcd does.
+		s.lg.Warn("server: this member has been removed from the cluster; stopping")
+		time.AfterFunc(time.Second, s.Stop)
+	}
+	return nil
+}
+
+// memberIDs lists member IDs in order, for logs.
+func memberIDs(ms []*membership.Member) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%x", m.ID))
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,181 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/membership"
+)
+
+// The peer port serves the raft transport (under /raft/) and a few small
+// member-to-member calls:
+//
+//	GET  /members              the member list and cluster ID (for a joining member)
+//	POST /cairn/lease/renew    keep-alive forwarded to the leader
+//	GET  /cairn/lease/ttl      TimeToLive forwarded to the leader
+//
+// Cluster-ID mismatches are refused with 412, as etcd's peer handlers do.
+const clusterIDHeader = "X-Etcd-Cluster-ID"
+
+func (s *Server) peerHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/raft/", s.transport.Handler())
+	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(clusterIDHeader, fmt.Sprintf("%x", s.info.ClusterID))
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.members.Members())
+	})
+	mux.HandleFunc("/cairn/lease/renew", s.peerCheck(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.URL.Query().Get("id"), 10, 64)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ttl, err := s.lessor.Renew(id)
+		writeLeaseAnswer(w, ttl, 0, err)
+	}))
+	mux.HandleFunc("/cairn/lease/ttl", s.peerCheck(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseInt(r.URL.Query().Get("id"), 10, 64)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		granted, remaining, err := s.lessor.TimeToLive(id)
+		writeLeaseAnswer(w, remaining, granted, err)
+	}))
+	return mux
+}
+
+func (s *Server) peerCheck(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get(clusterIDHeader); got != "" && got != fmt.Sprintf("%x", s.info.ClusterID) {
+			http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+			return
+		}
+		h(w, r)
+	}
+}
+
+type leaseAnswer struct {
+	TTL      int64  `json:"ttl"`
+	Granted  int64  `json:"granted"`
+	NotFound bool   `json:"notFound,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
+	a := leaseAnswer{TTL: ttl, Granted: granted}
+	switch {
+	case errors.Is(err, lease.ErrNotFound):
+		a.NotFound = true
+	case err != nil:
+		a.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(a)
+}
+
+// errNoLeader is returned when a leader-only call finds no leader.
+var errNoLeader = errors.New("server: no leader")
+
+// askLeader calls a lease endpoint on the current leader.
+func (s *Server) askLeader(ctx context.Context, path string, id int64) (leaseAnswer, error) {
+	var a leaseAnswer
+	lead := s.node.Lead()
+	m := s.members.Member(lead)
+	if lead == 0 || m == nil {
+		return a, errNoLeader
+	}
+	var lastErr error
+	for _, u := range m.PeerURLs {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s%s?id=%d", u, path, id), nil)
+		if err != nil {
+			return a, err
+		}
+		req.Header.Set(clusterIDHeader, fmt.Sprintf("%x", s.info.ClusterID))
+		resp, err := s.peerClient.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a)
+		resp.Body.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		switch {
+		case a.NotFound:
+			return a, lease.ErrNotFound
+		case a.Error != "":
+			return a, errors.New(a.Error)
+		}
+		return a, nil
+	}
+	return a, lastErr
+}
+
+// RenewLease renews a lease on the leader (locally when this member leads).
+func (s *Server) RenewLease(ctx context.Context, id int64) (int64, error) {
+	if s.lessor.IsPrimary() {
+		return s.lessor.Renew(id)
+	}
+	a, err := s.askLeader(ctx, "/cairn/lease/renew", id)
+	return a.TTL, err
+}
+
+// LeaseTimeToLive asks the leader, which alone knows deadlines.
+func (s *Server) LeaseTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error) {
+	if s.lessor.IsPrimary() || !s.lessor.Exists(id) {
+		return s.lessor.TimeToLive(id)
+	}
+	a, err := s.askLeader(ctx, "/cairn/lease/ttl", id)
+	return a.Granted, a.TTL, err
+}
+
+// fetchCluster asks the members of a running cluster for its member list
+// and ID, for a member joining with --initial-cluster-state existing.
+func fetchCluster(urls []string, timeout time.Duration) (uint64, []*membership.Member, error) {
+	c := &http.Client{Timeout: timeout}
+	var lastErr error
+	for _, u := range urls {
+		resp, err := c.Get(u + "/members")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		var ms []*membership.Member
+		err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&ms)
+		resp.Body.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		id, err := strconv.ParseUint(resp.Header.Get(clusterIDHeader), 16, 64)
+		if err != nil {
+			lastErr = fmt.Errorf("bad cluster ID from %s: %w", u, err)
+			continue
+		}
+		return id, ms, nil
+	}
+	return 0, nil, fmt.Errorf("server: could not get the member list of the cluster to join from %v: %w", urls, lastErr)
+}
+
+// servePeers serves the peer port on l until Stop.
+func (s *Server) servePeers(l net.Listener) {
+	defer s.wg.Done()
+	hs := &http.Server{Handler: s.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-s.stopc
+		hs.Close()
+	}()
+	_ = hs.Serve(l)
+}

@@ -1,0 +1,100 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// snapshotStore moves the store's contents with raft's MsgSnap: the
+// leader streams a consistent copy of its store (mvcc.WriteSnapshot); the
+// follower saves it under member/snap before raft sees the message, and
+// the apply loop restores the store from the file.
+//
+// The store may be ahead of the raft snapshot's index (it was written at
+// the leader's applied index at send time). That is safe: after the
+// restore the apply loop skips log entries at or below the store's own
+// applied index, and re-applies only membership changes to raft.
+type snapshotStore struct{ s *Server }
+
+func (ss snapshotStore) dir() string { return filepath.Join(ss.s.cfg.DataDir, "member", "snap") }
+
+func (ss snapshotStore) path(index uint64) string {
+	return filepath.Join(ss.dir(), fmt.Sprintf("%016x.cairnsnap", index))
+}
+
+func (ss snapshotStore) Write(m *raftpb.Message, w io.Writer) error {
+	_, err := ss.s.store.WriteSnapshot(w)
+	return err
+}
+
+func (ss snapshotStore) Receive(m *raftpb.Message, r io.Reader) error {
+	if err := os.MkdirAll(ss.dir(), 0o700); err != nil {
+		return err
+	}
+	index := m.GetSnapshot().GetMetadata().GetIndex()
+	final := ss.path(index)
+	f, err := os.CreateTemp(ss.dir(), "incoming-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("server: receive snapshot %d: %w", index, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), final); err != nil {
+		return err
+	}
+	return syncDir(ss.dir())
+}
+
+// restore replaces the store with the received snapshot for raft snapshot
+// snap, then reloads every layer that keeps state in the engine.
+func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
+	path := snapshotStore{s}.path(snap.GetMetadata().GetIndex())
+	if err := s.restoreFrom(path); err != nil {
+		return err
+	}
+	// Older snapshot files are no longer needed.
+	files, _ := filepath.Glob(filepath.Join(snapshotStore{s}.dir(), "*.cairnsnap"))
+	for _, f := range files {
+		if f != path {
+			os.Remove(f)
+		}
+	}
+	return nil
+}
+
+func (s *Server) restoreFrom(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("server: open snapshot: %w", err)
+	}
+	defer f.Close()
+	if err := s.store.Restore(f, path); err != nil {
+		return err
+	}
+	if err := s.lessor.Reload(s.eng); err != nil {
+		return err
+	}
+	if err := s.alarms.Reload(s.eng); err != nil {
+		return err
+	}
+	if err := s.members.Reload(s.eng); err != nil {
+		return err
+	}
+	s.syncPeers()
+	s.lg.Info("server: restored the store from a snapshot", "path", path, "revision", s.store.Rev(), "applied", s.store.AppliedIndex())
+	return nil
+}
