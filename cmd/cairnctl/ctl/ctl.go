@@ -154,6 +154,19 @@ const (
 	groupUtility            = "utility"
 )
 
+// newGroupCommand returns a command that only holds subcommands (lease,
+// member, ...), worded as etcdctl words them.
+func newGroupCommand(name, title, group string, subs ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     name + " <subcommand>",
+		Short:   title + " related commands. Use `" + cliName + " " + name + " --help` to see subcommands",
+		Long:    title + " related commands",
+		GroupID: group,
+	}
+	cmd.AddCommand(subs...)
+	return cmd
+}
+
 func (c *ctl) newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:        cliName,
@@ -173,7 +186,10 @@ func (c *ctl) newRootCommand() *cobra.Command {
 		c.newDelCommand(),
 		c.newTxnCommand(),
 		c.newCompactionCommand(),
+		c.newAlarmCommand(),
+		c.newDefragCommand(),
 		c.newEndpointCommand(),
+		c.newMoveLeaderCommand(),
 		c.newWatchCommand(),
 		c.newVersionCommand(),
 		c.newLeaseCommand(),

@@ -125,3 +125,19 @@ func fxMemberUpdate() *clientv3.MemberUpdateResponse {
 func fxMemberPromote() *clientv3.MemberPromoteResponse {
 	return &clientv3.MemberPromoteResponse{Header: fxMemberHeader(), Members: fxMembers()}
 }
+
+func fxAlarm() *clientv3.AlarmResponse {
+	return &clientv3.AlarmResponse{Header: fxHeader(), Alarms: []*pb.AlarmMember{
+		{MemberID: fxMemberID, Alarm: pb.AlarmType_NOSPACE},
+		{MemberID: 0x3e9a8f7c2b1d0e5f, Alarm: pb.AlarmType_CORRUPT},
+		{Alarm: pb.AlarmType(9)}, // no member, a type this version does not know
+	}}
+}
+
+func fxAlarmEmpty() *clientv3.AlarmResponse {
+	return &clientv3.AlarmResponse{Header: fxHeader()}
+}
+
+func fxMoveLeader() *clientv3.MoveLeaderResponse {
+	return &clientv3.MoveLeaderResponse{Header: fxMemberHeader()}
+}

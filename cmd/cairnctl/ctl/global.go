@@ -200,6 +200,23 @@ func (c *ctl) commandCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.global.commandTimeout)
 }
 
+// request makes one short request, the shape of most commands: it connects
+// as newClient does, runs call bounded by --command-timeout and closes the
+// client. A failure to connect is returned as newClient reports it; call's
+// error is returned unchanged, so that a plain error exits with exitError
+// and the caller may wrap it where etcdctl words it differently.
+func request[R any](c *ctl, cmd *cobra.Command, call func(context.Context, *clientv3.Client) (R, error)) (R, error) {
+	cli, err := c.newClient(cmd)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	defer cli.Close()
+	ctx, cancel := c.commandCtx()
+	defer cancel()
+	return call(ctx, cli)
+}
+
 // endpoints returns the endpoints to dial: those found by DNS discovery if
 // --discovery-srv is set and finds any, else --endpoints.
 func (c *ctl) endpoints() ([]string, error) {

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,9 +15,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// The put, get and del commands. Each keeps its flags in an options struct
-// whose op method turns arguments into a clientv3 request; txn reuses the
-// same structs to parse its request lines, so both accept the same syntax.
+// The key-value commands: put, get, del and compaction. Put, get and del
+// each keep their flags in an options struct whose op method turns
+// arguments into a clientv3 request; txn reuses the same structs to parse
+// its request lines, so both accept the same syntax.
 
 // putOptions are put's flags.
 type putOptions struct {
@@ -72,6 +74,13 @@ func (o *putOptions) op(args []string, stdin io.Reader) (clientv3.Op, error) {
 	return clientv3.OpPut(key, value, opts...), nil
 }
 
+// do sends one put, get or delete request.
+func (c *ctl) do(cmd *cobra.Command, op clientv3.Op) (clientv3.OpResponse, error) {
+	return request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (clientv3.OpResponse, error) {
+		return cli.Do(ctx, op)
+	})
+}
+
 // argOrStdin returns args[i], or all of stdin if there is no such argument.
 func argOrStdin(args []string, stdin io.Reader, i int) (string, error) {
 	if i < len(args) {
@@ -121,13 +130,7 @@ func (c *ctl) newPutCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := c.newClient(cmd)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.commandCtx()
-		resp, err := cli.Do(ctx, op)
-		cancel()
+		resp, err := c.do(cmd, op)
 		if err != nil {
 			return err
 		}
@@ -256,21 +259,8 @@ func (o *getOptions) parse(args []string) (string, []clientv3.OpOption, error) {
 	}
 	opts = append(opts, clientv3.WithSort(target, order))
 
-	if o.prefix {
-		if key == "" {
-			// An empty prefix means every key: from "\x00" to the end.
-			key = "\x00"
-			opts = append(opts, clientv3.WithFromKey())
-		} else {
-			opts = append(opts, clientv3.WithPrefix())
-		}
-	}
-	if o.fromKey {
-		if key == "" {
-			key = "\x00"
-		}
-		opts = append(opts, clientv3.WithFromKey())
-	}
+	key, open := openRange(key, o.prefix, o.fromKey)
+	opts = append(opts, open...)
 	if o.keysOnly {
 		opts = append(opts, clientv3.WithKeysOnly())
 	}
@@ -316,21 +306,16 @@ func (c *ctl) newGetCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := c.newClient(cmd)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.commandCtx()
-		var resp *clientv3.GetResponse
-		if o.stream {
-			var stream clientv3.GetStreamChan
-			if stream, err = cli.GetStream(ctx, key, opts...); err == nil {
-				resp, err = clientv3.GetStreamToGetResponse(stream)
+		resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.GetResponse, error) {
+			if !o.stream {
+				return cli.Get(ctx, key, opts...)
 			}
-		} else {
-			resp, err = cli.Get(ctx, key, opts...)
-		}
-		cancel()
+			stream, err := cli.GetStream(ctx, key, opts...)
+			if err != nil {
+				return nil, err
+			}
+			return clientv3.GetStreamToGetResponse(stream)
+		})
 		if err != nil {
 			return err
 		}
@@ -391,24 +376,27 @@ func (o *delOptions) op(args []string, stderr io.Writer, sleep func(time.Duratio
 			sleep(2 * time.Second)
 		}
 	}
-	if o.prefix {
-		if key == "" {
-			key = "\x00"
-			opts = append(opts, clientv3.WithFromKey())
-		} else {
-			opts = append(opts, clientv3.WithPrefix())
-		}
-	}
+	key, open := openRange(key, o.prefix, o.fromKey)
+	opts = append(opts, open...)
 	if o.prevKV {
 		opts = append(opts, clientv3.WithPrevKV())
 	}
-	if o.fromKey {
-		if key == "" {
-			key = "\x00"
-		}
-		opts = append(opts, clientv3.WithFromKey())
-	}
 	return clientv3.OpDelete(key, opts...), nil
+}
+
+// openRange applies --prefix or --from-key, which get and del share and
+// check are not both set, to key. With either, an empty key means every
+// key: from "\x00" to the end.
+func openRange(key string, prefix, fromKey bool) (string, []clientv3.OpOption) {
+	switch {
+	case (prefix || fromKey) && key == "":
+		return "\x00", []clientv3.OpOption{clientv3.WithFromKey()}
+	case prefix:
+		return key, []clientv3.OpOption{clientv3.WithPrefix()}
+	case fromKey:
+		return key, []clientv3.OpOption{clientv3.WithFromKey()}
+	}
+	return key, nil
 }
 
 func newDelCommand(o *delOptions) *cobra.Command {
@@ -429,17 +417,43 @@ func (c *ctl) newDelCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		cli, err := c.newClient(cmd)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.commandCtx()
-		resp, err := cli.Do(ctx, op)
-		cancel()
+		resp, err := c.do(cmd, op)
 		if err != nil {
 			return err
 		}
 		return c.display.Del(resp.Del())
 	})
+	return cmd
+}
+
+func (c *ctl) newCompactionCommand() *cobra.Command {
+	var physical bool
+	cmd := &cobra.Command{
+		Use:     "compaction [options] <revision>",
+		Short:   "Compacts the event history in etcd",
+		GroupID: groupKV,
+		Run: c.run(func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return failf(exitBadArgs, "compaction command needs 1 argument")
+			}
+			rev, err := strconv.ParseInt(args[0], 10, 64)
+			if err != nil {
+				return fail(exitError, err)
+			}
+			var opts []clientv3.CompactOption
+			if physical {
+				opts = append(opts, clientv3.WithCompactPhysical())
+			}
+			_, err = request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.CompactResponse, error) {
+				return cli.Compact(ctx, rev, opts...)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.stdout, "compacted revision", rev)
+			return nil
+		}),
+	}
+	cmd.Flags().BoolVar(&physical, "physical", false, "'true' to wait for compaction to physically remove all old revisions")
 	return cmd
 }

@@ -122,6 +122,7 @@ func TestDelRanges(t *testing.T) {
 		{delOptions{prefix: true}, []string{"ab"}, "ab", "ac"},
 		{delOptions{prefix: true}, []string{""}, "\x00", "\x00"},
 		{delOptions{fromKey: true}, []string{"b"}, "b", "\x00"},
+		{delOptions{fromKey: true}, []string{""}, "\x00", "\x00"},
 		{delOptions{isRange: true}, []string{"a", "c"}, "a", "c"},
 	} {
 		var stderr bytes.Buffer

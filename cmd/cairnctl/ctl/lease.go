@@ -11,20 +11,13 @@ import (
 )
 
 func (c *ctl) newLeaseCommand() *cobra.Command {
-	lc := &cobra.Command{
-		Use:     "lease <subcommand>",
-		Short:   "Lease related commands. Use `" + cliName + " lease --help` to see subcommands",
-		Long:    "Lease related commands",
-		GroupID: groupKV,
-	}
-	lc.AddCommand(
+	return newGroupCommand("lease", "Lease", groupKV,
 		c.newLeaseGrantCommand(),
 		c.newLeaseRevokeCommand(),
 		c.newLeaseTimeToLiveCommand(),
 		c.newLeaseListCommand(),
 		c.newLeaseKeepAliveCommand(),
 	)
-	return lc
 }
 
 // leaseFromArg parses a lease ID, which etcdctl prints and reads in hex.
@@ -34,6 +27,15 @@ func leaseFromArg(arg string) (clientv3.LeaseID, error) {
 		return 0, failf(exitBadArgs, "bad lease ID arg (%w), expecting ID in Hex", err)
 	}
 	return clientv3.LeaseID(id), nil
+}
+
+// leaseFromArgs parses the one lease ID argument; usage is the complaint
+// when there is not exactly one.
+func leaseFromArgs(args []string, usage string) (clientv3.LeaseID, error) {
+	if len(args) != 1 {
+		return 0, failf(exitBadArgs, "%s", usage)
+	}
+	return leaseFromArg(args[0])
 }
 
 func (c *ctl) newLeaseGrantCommand() *cobra.Command {
@@ -48,13 +50,9 @@ func (c *ctl) newLeaseGrantCommand() *cobra.Command {
 			if err != nil {
 				return failf(exitBadArgs, "bad TTL (%w)", err)
 			}
-			cli, err := c.newClient(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.Grant(ctx, ttl)
-			cancel()
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.LeaseGrantResponse, error) {
+				return cli.Grant(ctx, ttl)
+			})
 			if err != nil {
 				return failf(exitError, "failed to grant lease (%w)", err)
 			}
@@ -68,20 +66,13 @@ func (c *ctl) newLeaseRevokeCommand() *cobra.Command {
 		Use:   "revoke <leaseID>",
 		Short: "Revokes leases",
 		Run: c.run(func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return failf(exitBadArgs, "lease revoke command needs 1 argument")
-			}
-			id, err := leaseFromArg(args[0])
+			id, err := leaseFromArgs(args, "lease revoke command needs 1 argument")
 			if err != nil {
 				return err
 			}
-			cli, err := c.newClient(cmd)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.Revoke(ctx, id)
-			cancel()
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.LeaseRevokeResponse, error) {
+				return cli.Revoke(ctx, id)
+			})
 			if err != nil {
 				return failf(exitError, "failed to revoke lease (%w)", err)
 			}
@@ -107,6 +98,7 @@ func (c *ctl) newLeaseTimeToLiveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer cli.Close()
 			id, err := leaseFromArg(args[0])
 			if err != nil {
 				return err
@@ -133,6 +125,7 @@ func (c *ctl) newLeaseListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer cli.Close()
 			resp, err := cli.Leases(context.TODO())
 			if err != nil {
 				return fail(exitBadConnection, err)
@@ -148,10 +141,7 @@ func (c *ctl) newLeaseKeepAliveCommand() *cobra.Command {
 		Use:   "keep-alive [options] <leaseID>",
 		Short: "Keeps leases alive (renew)",
 		Run: c.run(func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return failf(exitBadArgs, "lease keep-alive command needs lease ID as argument")
-			}
-			id, err := leaseFromArg(args[0])
+			id, err := leaseFromArgs(args, "lease keep-alive command needs lease ID as argument")
 			if err != nil {
 				return err
 			}
@@ -159,6 +149,7 @@ func (c *ctl) newLeaseKeepAliveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer cli.Close()
 			if once {
 				resp, err := cli.KeepAliveOnce(context.TODO(), id)
 				if err != nil {

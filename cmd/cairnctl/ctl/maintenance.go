@@ -1,308 +1,175 @@
 package ctl
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-func (c *ctl) newCompactionCommand() *cobra.Command {
-	var physical bool
-	cmd := &cobra.Command{
-		Use:     "compaction [options] <revision>",
-		Short:   "Compacts the event history in etcd",
-		GroupID: groupKV,
+// The maintenance commands that act on members rather than keys: alarm,
+// defrag and move-leader. Endpoint and snapshot have files of their own.
+
+func (c *ctl) newAlarmCommand() *cobra.Command {
+	return newGroupCommand("alarm", "Alarm", groupClusterMaintenance,
+		c.newAlarmSubcommand("disarm", "Disarms all alarms",
+			func(ctx context.Context, cli *clientv3.Client) (*clientv3.AlarmResponse, error) {
+				// No member and no alarm type: every alarm.
+				return cli.AlarmDisarm(ctx, &clientv3.AlarmMember{})
+			}),
+		c.newAlarmSubcommand("list", "Lists all alarms",
+			func(ctx context.Context, cli *clientv3.Client) (*clientv3.AlarmResponse, error) {
+				return cli.AlarmList(ctx)
+			}),
+	)
+}
+
+// newAlarmSubcommand is "alarm list" or "alarm disarm": no arguments, one
+// request, and the alarms it returns printed.
+func (c *ctl) newAlarmSubcommand(name, short string, call func(context.Context, *clientv3.Client) (*clientv3.AlarmResponse, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
 		Run: c.run(func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return failf(exitBadArgs, "compaction command needs 1 argument")
+			if len(args) != 0 {
+				return failf(exitBadArgs, "alarm %s command accepts no arguments", name)
 			}
-			rev, err := strconv.ParseInt(args[0], 10, 64)
-			if err != nil {
-				return fail(exitError, err)
-			}
-			var opts []clientv3.CompactOption
-			if physical {
-				opts = append(opts, clientv3.WithCompactPhysical())
-			}
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, call)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := c.commandCtx()
-			_, err = cli.Compact(ctx, rev, opts...)
-			cancel()
+			return c.display.Alarm(resp)
+		}),
+	}
+}
+
+// newDefragCommand defragments each endpoint in turn. Its report is plain
+// text whatever --write-out says, as in etcdctl: a line on stdout per
+// member done, on stderr per member failed, and exit code 1 if any failed.
+func (c *ctl) newDefragCommand() *cobra.Command {
+	var cluster bool
+	cmd := &cobra.Command{
+		Use:     "defrag",
+		Short:   "Defragments the storage of the etcd members with given endpoints",
+		GroupID: groupClusterMaintenance,
+		Run: c.run(func(cmd *cobra.Command, _ []string) error {
+			failed := false
+			err := c.eachEndpoint(cmd, &cluster, func(ctx context.Context, cli *clientv3.Client, ep string) {
+				start := time.Now()
+				_, err := cli.Defragment(ctx, ep)
+				took := time.Since(start)
+				if err != nil {
+					failed = true
+					fmt.Fprintf(c.stderr, "Failed to defragment etcd member[%s]. took %s. (%v)\n", ep, took, err)
+					return
+				}
+				fmt.Fprintf(c.stdout, "Finished defragmenting etcd member[%s]. took %s\n", ep, took)
+			})
 			if err != nil {
-				return fail(exitError, err)
+				return err
 			}
-			fmt.Fprintln(c.stdout, "compacted revision", rev)
+			if failed {
+				return &exitErr{code: exitError}
+			}
 			return nil
 		}),
 	}
-	cmd.Flags().BoolVar(&physical, "physical", false, "'true' to wait for compaction to physically remove all old revisions")
+	// A flag of defrag's own, unlike endpoint's inherited --cluster, so
+	// ETCDCTL_CLUSTER does not set it (etcdctl reports it unrecognized).
+	cmd.PersistentFlags().BoolVar(&cluster, "cluster", false, "use all endpoints from the cluster member list")
 	return cmd
 }
 
-// endpointOptions are the flags of the endpoint commands.
-type endpointOptions struct {
-	cluster bool  // ask the member list for every member's client URLs
-	hashRev int64 // hashkv --rev
-}
-
-func (c *ctl) newEndpointCommand() *cobra.Command {
-	o := &endpointOptions{}
-	ec := &cobra.Command{
-		Use:     "endpoint <subcommand>",
-		Short:   "Endpoint related commands. Use `" + cliName + " endpoint --help` to see subcommands",
-		Long:    "Endpoint related commands",
+func (c *ctl) newMoveLeaderCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "move-leader <transferee-member-id>",
+		Short:   "Transfers leadership to another etcd cluster member.",
 		GroupID: groupClusterMaintenance,
-	}
-	ec.PersistentFlags().BoolVar(&o.cluster, "cluster", false, "use all endpoints from the cluster member list")
-
-	health := &cobra.Command{
-		Use:   "health",
-		Short: "Checks the healthiness of endpoints specified in `--endpoints` flag",
-		Run:   c.run(func(cmd *cobra.Command, _ []string) error { return c.endpointHealth(cmd, o) }),
-	}
-	status := &cobra.Command{
-		Use:   "status",
-		Short: "Prints out the status of endpoints specified in `--endpoints` flag",
-		Long: `When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
-The items in the lists are endpoint, ID, version, db size, is leader, is learner, raft term, raft index, raft applied index, errors.
-`,
-		Run: c.run(func(cmd *cobra.Command, _ []string) error { return c.endpointStatus(cmd, o) }),
-	}
-	hashkv := &cobra.Command{
-		Use:   "hashkv",
-		Short: "Prints the KV history hash for each endpoint in --endpoints",
-		Run:   c.run(func(cmd *cobra.Command, _ []string) error { return c.endpointHashKV(cmd, o) }),
-	}
-	hashkv.PersistentFlags().Int64Var(&o.hashRev, "rev", 0, "maximum revision to hash (default: latest revision)")
-	ec.AddCommand(health, status, hashkv)
-	return ec
-}
-
-// endpointsToCheck is --endpoints as given, or with --cluster every client
-// URL in the member list fetched through them. spec supplies credentials, so
-// the user is asked for a password at most once.
-func (c *ctl) endpointsToCheck(o *endpointOptions, spec *clientv3.ConfigSpec) ([]string, error) {
-	if !o.cluster {
-		return c.global.endpoints, nil
-	}
-	eps, err := c.endpoints()
-	if err != nil {
-		return nil, fail(exitError, err)
-	}
-	lg, _ := newLogger()
-	cfg, err := clientv3.NewClientConfig(&clientv3.ConfigSpec{
-		Endpoints:        eps,
-		DialTimeout:      c.global.dialTimeout,
-		KeepAliveTime:    c.global.keepAliveTime,
-		KeepAliveTimeout: c.global.keepAliveTimeout,
-		Secure:           c.secureConfig(),
-		Auth:             spec.Auth,
-	}, lg)
-	if err != nil {
-		return nil, fail(exitError, err)
-	}
-	cli, err := clientv3.New(*cfg)
-	if err != nil {
-		return nil, fail(exitError, err)
-	}
-	defer cli.Close()
-	ctx, cancel := c.commandCtx()
-	defer cancel()
-	members, err := cli.MemberList(ctx)
-	if err != nil {
-		return nil, failf(exitError, "failed to fetch endpoints from etcd cluster member list: %w", err)
-	}
-	var urls []string
-	for _, m := range members.Members {
-		urls = append(urls, m.ClientURLs...)
-	}
-	return urls, nil
-}
-
-// endpointHealth reads a key through each endpoint concurrently; an endpoint
-// is healthy if the read commits (or is merely denied) and it has no alarm.
-func (c *ctl) endpointHealth(cmd *cobra.Command, o *endpointOptions) error {
-	lg, err := newLogger()
-	if err != nil {
-		return fail(exitError, err)
-	}
-	spec, err := c.clientConfig(cmd)
-	if err != nil {
-		return err
-	}
-	eps, err := c.endpointsToCheck(o, spec)
-	if err != nil {
-		return err
-	}
-	var cfgs []*clientv3.Config
-	for _, ep := range eps {
-		one := spec.Clone()
-		one.Endpoints = []string{ep}
-		cfg, err := newConfig(one)
-		if err != nil {
-			return err
-		}
-		cfgs = append(cfgs, cfg)
-	}
-
-	var wg sync.WaitGroup
-	results := make(chan epHealth, len(cfgs))
-	for _, cfg := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cfg.Logger = lg.Named("client")
-			results <- c.checkHealth(cfg)
-		}()
-	}
-	wg.Wait()
-	close(results)
-
-	var hs []epHealth
-	unhealthy := false
-	for h := range results {
-		hs = append(hs, h)
-		unhealthy = unhealthy || h.Error != ""
-	}
-	if err := c.display.EndpointHealth(hs); err != nil {
-		return err
-	}
-	if unhealthy {
-		return failf(exitError, "unhealthy cluster")
-	}
-	return nil
-}
-
-func (c *ctl) checkHealth(cfg *clientv3.Config) epHealth {
-	ep := cfg.Endpoints[0]
-	cli, err := clientv3.New(*cfg)
-	if err != nil {
-		return epHealth{Ep: ep, Error: err.Error()}
-	}
-	defer cli.Close()
-	start := time.Now()
-	ctx, cancel := c.commandCtx()
-	defer cancel()
-	// Any key will do: a linearizable read goes through consensus.
-	_, err = cli.Get(ctx, "health")
-	h := epHealth{Ep: ep, Took: time.Since(start).String()}
-	// Permission denied still proves the read went through consensus.
-	if err == nil || errors.Is(err, rpctypes.ErrPermissionDenied) {
-		h.Health = true
-	} else {
-		h.Error = err.Error()
-	}
-	if h.Health {
-		resp, err := cli.AlarmList(ctx)
-		switch {
-		case err != nil:
-			h.Health, h.Error = false, "Unable to fetch the alarm list"
-		case len(resp.Alarms) > 0:
-			h.Health, h.Error = false, "Active Alarm(s): "
-			for _, a := range resp.Alarms {
-				switch a.Alarm {
-				case pb.AlarmType_NOSPACE:
-					h.Error += "NOSPACE "
-				case pb.AlarmType_CORRUPT:
-					h.Error += "CORRUPT "
-				default:
-					h.Error += "UNKNOWN "
-				}
+		Run: c.run(func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return failf(exitBadArgs, "move-leader command needs 1 argument")
 			}
-		}
+			target, err := strconv.ParseUint(args[0], 16, 64)
+			if err != nil {
+				return fail(exitBadArgs, err)
+			}
+			spec, err := c.clientConfig(cmd)
+			if err != nil {
+				return err
+			}
+			// etcdctl reads the endpoints back from a client made with all
+			// of them; doing the same keeps its errors for an empty list.
+			cli, err := connect(spec)
+			if err != nil {
+				return err
+			}
+			eps := cli.Endpoints()
+			cli.Close()
+
+			ctx, cancel := c.commandCtx()
+			defer cancel()
+			leader, resp, err := moveLeader(ctx, eps, target, func(ep string) (leaderClient, error) {
+				spec.Endpoints = []string{ep}
+				cli, err := connect(spec)
+				if err != nil {
+					return nil, err
+				}
+				return cli, nil
+			})
+			if err != nil {
+				return err
+			}
+			return c.display.MoveLeader(leader, target, resp)
+		}),
 	}
-	return h
 }
 
-// endpointStatus asks each endpoint for its status in turn. A failing
-// endpoint is reported on stderr and makes the exit code 1, but the others
-// are still printed.
-func (c *ctl) endpointStatus(cmd *cobra.Command, o *endpointOptions) error {
-	spec, err := c.clientConfig(cmd)
-	if err != nil {
-		return err
-	}
-	eps, err := c.endpointsToCheck(o, spec)
-	if err != nil {
-		return err
-	}
-	var (
-		sts    []epStatus
-		failed bool
-	)
-	for _, ep := range eps {
-		spec.Endpoints = []string{ep}
-		cli, err := connect(spec)
-		if err != nil {
-			return err
-		}
-		ctx, cancel := c.commandCtx()
-		resp, err := cli.Status(ctx, ep)
-		cancel()
-		cli.Close()
-		if err != nil {
-			failed = true
-			fmt.Fprintf(c.stderr, "Failed to get the status of endpoint %s (%v)\n", ep, err)
-			continue
-		}
-		sts = append(sts, epStatus{Ep: ep, Resp: resp})
-	}
-	if err := c.display.EndpointStatus(sts); err != nil {
-		return err
-	}
-	if failed {
-		return &exitErr{code: exitError}
-	}
-	return nil
+// leaderClient is what move-leader needs of a client connected to one
+// endpoint. *clientv3.Client is one; tests use a fake.
+type leaderClient interface {
+	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+	MoveLeader(ctx context.Context, transfereeID uint64) (*clientv3.MoveLeaderResponse, error)
+	Close() error
 }
 
-// endpointHashKV asks each endpoint for its KV hash in turn.
-func (c *ctl) endpointHashKV(cmd *cobra.Command, o *endpointOptions) error {
-	spec, err := c.clientConfig(cmd)
-	if err != nil {
-		return err
-	}
-	eps, err := c.endpointsToCheck(o, spec)
-	if err != nil {
-		return err
-	}
+// moveLeader asks the endpoints in turn, each through its own client from
+// dial, for their status until one reports that it is the leader, and asks
+// that one to hand leadership to target; it returns the old leader's ID.
+// Only the leader can transfer leadership, hence the search. As in
+// etcdctl, ctx bounds all the requests together, and an endpoint that
+// cannot answer ends the search with its error.
+func moveLeader(ctx context.Context, eps []string, target uint64, dial func(ep string) (leaderClient, error)) (uint64, *clientv3.MoveLeaderResponse, error) {
 	var (
-		hs      []epHashKV
-		lastErr error
+		leaderCli leaderClient
+		leader    uint64
 	)
 	for _, ep := range eps {
-		spec.Endpoints = []string{ep}
-		cli, err := connect(spec)
+		cli, err := dial(ep)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
-		ctx, cancel := c.commandCtx()
-		resp, err := cli.HashKV(ctx, ep, o.hashRev)
-		cancel()
+		st, err := cli.Status(ctx, ep)
+		if err != nil {
+			cli.Close()
+			return 0, nil, fail(exitError, err)
+		}
+		if st.Header.GetMemberId() == st.Leader {
+			leaderCli, leader = cli, st.Leader
+			break
+		}
 		cli.Close()
-		if err != nil {
-			lastErr = err
-			fmt.Fprintf(c.stderr, "Failed to get the hash of endpoint %s (%v)\n", ep, err)
-			continue
-		}
-		hs = append(hs, epHashKV{Ep: ep, Resp: resp})
 	}
-	if err := c.display.EndpointHashKV(hs); err != nil {
-		return err
+	if leaderCli == nil {
+		return 0, nil, failf(exitBadArgs, "no leader endpoint given at %v", eps)
 	}
-	if lastErr != nil {
-		return fail(exitError, lastErr)
+	defer leaderCli.Close()
+	resp, err := leaderCli.MoveLeader(ctx, target)
+	if err != nil {
+		return 0, nil, fail(exitError, err)
 	}
-	return nil
+	return leader, resp, nil
 }

@@ -1,6 +1,7 @@
 package ctl
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,20 +13,13 @@ import (
 )
 
 func (c *ctl) newMemberCommand() *cobra.Command {
-	mc := &cobra.Command{
-		Use:     "member <subcommand>",
-		Short:   "Membership related commands. Use `" + cliName + " member --help` to see subcommands",
-		Long:    "Membership related commands",
-		GroupID: groupClusterMaintenance,
-	}
-	mc.AddCommand(
+	return newGroupCommand("member", "Membership", groupClusterMaintenance,
 		c.newMemberAddCommand(),
 		c.newMemberRemoveCommand(),
 		c.newMemberUpdateCommand(),
 		c.newMemberListCommand(),
 		c.newMemberPromoteCommand(),
 	)
-	return mc
 }
 
 // memberIDFromArgs parses the one hex member ID argument.
@@ -66,20 +60,14 @@ func (c *ctl) newMemberAddCommand() *cobra.Command {
 				return fail(exitBadArgs, errors.New("member peer urls not provided"))
 			}
 			urls := strings.Split(peerURLs, ",")
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberAddResponse, error) {
+				if isLearner {
+					return cli.MemberAddAsLearner(ctx, urls)
+				}
+				return cli.MemberAdd(ctx, urls)
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := c.commandCtx()
-			var resp *clientv3.MemberAddResponse
-			if isLearner {
-				resp, err = cli.MemberAddAsLearner(ctx, urls)
-			} else {
-				resp, err = cli.MemberAdd(ctx, urls)
-			}
-			cancel()
-			if err != nil {
-				return fail(exitError, err)
 			}
 			if err := c.display.MemberAdd(resp); err != nil {
 				return err
@@ -123,15 +111,11 @@ func (c *ctl) newMemberRemoveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberRemoveResponse, error) {
+				return cli.MemberRemove(ctx, id)
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.MemberRemove(ctx, id)
-			cancel()
-			if err != nil {
-				return fail(exitError, err)
 			}
 			return c.display.MemberRemove(id, resp)
 		}),
@@ -151,15 +135,11 @@ func (c *ctl) newMemberUpdateCommand() *cobra.Command {
 			if peerURLs == "" {
 				return failf(exitBadArgs, "member peer urls not provided")
 			}
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberUpdateResponse, error) {
+				return cli.MemberUpdate(ctx, id, strings.Split(peerURLs, ","))
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.MemberUpdate(ctx, id, strings.Split(peerURLs, ","))
-			cancel()
-			if err != nil {
-				return fail(exitError, err)
 			}
 			return c.display.MemberUpdate(id, resp)
 		}),
@@ -187,15 +167,11 @@ The items in the lists are ID, Status, Name, Peer Addrs, Client Addrs, Is Learne
 			if s {
 				opts = append(opts, clientv3.WithSerializable())
 			}
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberListResponse, error) {
+				return cli.MemberList(ctx, opts...)
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.MemberList(ctx, opts...)
-			cancel()
-			if err != nil {
-				return fail(exitError, err)
 			}
 			return c.display.MemberList(resp)
 		}),
@@ -215,15 +191,11 @@ func (c *ctl) newMemberPromoteCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cli, err := c.newClient(cmd)
+			resp, err := request(c, cmd, func(ctx context.Context, cli *clientv3.Client) (*clientv3.MemberPromoteResponse, error) {
+				return cli.MemberPromote(ctx, id)
+			})
 			if err != nil {
 				return err
-			}
-			ctx, cancel := c.commandCtx()
-			resp, err := cli.MemberPromote(ctx, id)
-			cancel()
-			if err != nil {
-				return fail(exitError, err)
 			}
 			return c.display.MemberPromote(id, resp)
 		}),

@@ -39,6 +39,9 @@ type printer interface {
 	EndpointHealth([]epHealth) error
 	EndpointStatus([]epStatus) error
 	EndpointHashKV([]epHashKV) error
+
+	Alarm(*clientv3.AlarmResponse) error
+	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse) error
 }
 
 // newPrinter returns the printer for format, or nil for an unknown format.
@@ -100,6 +103,12 @@ func (p *messagePrinter) MemberPromote(_ uint64, r *clientv3.MemberPromoteRespon
 }
 func (p *messagePrinter) MemberList(r *clientv3.MemberListResponse) error {
 	return p.emit((*pb.MemberListResponse)(r))
+}
+func (p *messagePrinter) Alarm(r *clientv3.AlarmResponse) error {
+	return p.emit((*pb.AlarmResponse)(r))
+}
+func (p *messagePrinter) MoveLeader(_, _ uint64, r *clientv3.MoveLeaderResponse) error {
+	return p.emit((*pb.MoveLeaderResponse)(r))
 }
 func (p *messagePrinter) EndpointHealth(r []epHealth) error { return p.endpoint(r) }
 func (p *messagePrinter) EndpointStatus(r []epStatus) error { return p.endpoint(r) }

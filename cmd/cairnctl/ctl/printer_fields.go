@@ -32,13 +32,8 @@ func (p *fieldsPrinter) kv(prefix string, kv *mvccpb.KeyValue) {
 }
 
 func (p *fieldsPrinter) hdr(h *pb.ResponseHeader) {
-	if p.isHex {
-		fmt.Fprintln(p.w, `"ClusterID" :`, types.ID(h.GetClusterId()))
-		fmt.Fprintln(p.w, `"MemberID" :`, types.ID(h.GetMemberId()))
-	} else {
-		fmt.Fprintln(p.w, `"ClusterID" :`, h.GetClusterId())
-		fmt.Fprintln(p.w, `"MemberID" :`, h.GetMemberId())
-	}
+	p.idField("ClusterID", h.GetClusterId())
+	p.idField("MemberID", h.GetMemberId())
 	// Only key-value responses carry a revision; hide it elsewhere.
 	if h.GetRevision() > 0 {
 		fmt.Fprintln(p.w, `"Revision" :`, h.GetRevision())
@@ -46,7 +41,17 @@ func (p *fieldsPrinter) hdr(h *pb.ResponseHeader) {
 	fmt.Fprintln(p.w, `"RaftTerm" :`, h.GetRaftTerm())
 }
 
-// id prints a lease or member ID, in hex with --hex.
+// idField prints a cluster or member ID: in decimal, or with --hex in
+// hex without padding.
+func (p *fieldsPrinter) idField(name string, id uint64) {
+	if p.isHex {
+		fmt.Fprintf(p.w, "\"%s\" : %s\n", name, types.ID(id))
+	} else {
+		fmt.Fprintf(p.w, "\"%s\" : %d\n", name, id)
+	}
+}
+
+// id prints a lease ID: in decimal, or with --hex in 16 hex digits.
 func (p *fieldsPrinter) id(id int64) {
 	if p.isHex {
 		fmt.Fprintf(p.w, "\"ID\" : %016x\n", id)
@@ -161,11 +166,7 @@ func (p *fieldsPrinter) MemberList(r *clientv3.MemberListResponse) error {
 	resp := (*pb.MemberListResponse)(r)
 	p.hdr(resp.GetHeader())
 	for _, m := range resp.GetMembers() {
-		if p.isHex {
-			fmt.Fprintln(p.w, `"ID" :`, types.ID(m.GetID()))
-		} else {
-			fmt.Fprintln(p.w, `"ID" :`, m.GetID())
-		}
+		p.idField("ID", m.GetID())
 		fmt.Fprintf(p.w, "\"Name\" : %q\n", m.GetName())
 		for _, u := range m.GetPeerURLs() {
 			fmt.Fprintf(p.w, "\"PeerURL\" : %q\n", u)
@@ -219,6 +220,17 @@ func (p *fieldsPrinter) EndpointHashKV(hs []epHashKV) error {
 		fmt.Fprintf(p.w, "\"Endpoint\" : %q\n", h.Ep)
 		fmt.Fprintln(p.w, `"Hash" :`, r.GetHash())
 		fmt.Fprintln(p.w, `"HashRevision" :`, r.GetHashRevision())
+		fmt.Fprintln(p.w)
+	}
+	return nil
+}
+
+func (p *fieldsPrinter) Alarm(r *clientv3.AlarmResponse) error {
+	resp := (*pb.AlarmResponse)(r)
+	p.hdr(resp.GetHeader())
+	for _, a := range resp.GetAlarms() {
+		p.idField("MemberID", a.GetMemberID())
+		fmt.Fprintln(p.w, `"AlarmType" :`, a.GetAlarm())
 		fmt.Fprintln(p.w)
 	}
 	return nil

@@ -30,6 +30,9 @@ var printerCases = map[string]func(printer) error{
 	"member-remove":  func(p printer) error { return p.MemberRemove(0x3e9a8f7c2b1d0e5f, fxMemberRemove()) },
 	"member-update":  func(p printer) error { return p.MemberUpdate(0x3e9a8f7c2b1d0e5f, fxMemberUpdate()) },
 	"member-promote": func(p printer) error { return p.MemberPromote(0x3e9a8f7c2b1d0e5f, fxMemberPromote()) },
+	"alarm":          func(p printer) error { return p.Alarm(fxAlarm()) },
+	"alarm-empty":    func(p printer) error { return p.Alarm(fxAlarmEmpty()) },
+	"move-leader":    func(p printer) error { return p.MoveLeader(fxMemberID, 0x3e9a8f7c2b1d0e5f, fxMoveLeader()) },
 }
 
 // TestPrintersMatchEtcdctlGoldens checks every case in every format against

@@ -5,8 +5,10 @@
 # bound to the binary and ETCDCTL_ENDPOINTS set, records stdout, stderr
 # (with timestamps, addresses and ports masked) and the exit code, then
 # stops the server. "tls" serves https with the certificates in $TLS_DIR
-# (ca.crt, server.crt/key, client.crt/key; default /tmp/cmp/tls).
+# (ca.crt, server.crt/key, client.crt/key; default /tmp/cmp/tls). A line
+# "#server-flags: <flags>" in the scenario adds flags to the server's.
 CTL_BIN=$1; SCEN=$2; OUT=$3; MODE=$4
+SERVER_FLAGS=$(sed -n 's/^#server-flags: //p' "$SCEN")
 ETCD=${ETCD:-/tmp/bin/etcd}
 export TLS_DIR=${TLS_DIR:-/tmp/cmp/tls}
 D=$(mktemp -d)
@@ -19,7 +21,7 @@ fi
 $ETCD --name n1 --data-dir $D/data \
   --listen-client-urls $SCHEME://127.0.0.1:23790 --advertise-client-urls $SCHEME://127.0.0.1:23790 \
   --listen-peer-urls http://127.0.0.1:23800 --initial-advertise-peer-urls http://127.0.0.1:23800 \
-  --initial-cluster n1=http://127.0.0.1:23800 --initial-cluster-token cmp-token "${EXTRA[@]}" > $D/server.log 2>&1 &
+  --initial-cluster n1=http://127.0.0.1:23800 --initial-cluster-token cmp-token $SERVER_FLAGS "${EXTRA[@]}" > $D/server.log 2>&1 &
 EPID=$!
 for i in $(seq 1 50); do "${CURL[@]}" $SCHEME://127.0.0.1:23790/health >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5

@@ -29,6 +29,8 @@ type P interface {
 	MemberUpdate(id uint64, r *clientv3.MemberUpdateResponse)
 	MemberPromote(id uint64, r *clientv3.MemberPromoteResponse)
 	MemberList(*clientv3.MemberListResponse)
+	Alarm(*clientv3.AlarmResponse)
+	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse)
 }
 
 var cases = map[string]func(P){
@@ -51,6 +53,9 @@ var cases = map[string]func(P){
 	"member-remove":  func(p P) { p.MemberRemove(0x3e9a8f7c2b1d0e5f, fxMemberRemove()) },
 	"member-update":  func(p P) { p.MemberUpdate(0x3e9a8f7c2b1d0e5f, fxMemberUpdate()) },
 	"member-promote": func(p P) { p.MemberPromote(0x3e9a8f7c2b1d0e5f, fxMemberPromote()) },
+	"alarm":          func(p P) { p.Alarm(fxAlarm()) },
+	"alarm-empty":    func(p P) { p.Alarm(fxAlarmEmpty()) },
+	"move-leader":    func(p P) { p.MoveLeader(fxMemberID, 0x3e9a8f7c2b1d0e5f, fxMoveLeader()) },
 }
 
 var kv = []string{"get", "get-empty", "put", "del", "txn-success", "txn-failure", "watch"}
@@ -59,7 +64,7 @@ var lease = []string{"grant", "revoke", "keepalive", "ttl", "ttl-keys", "ttl-exp
 // supported lists, per format, the cases etcdctl prints (the others exit).
 var supported = map[string][]string{
 	"simple": all(),
-	"fields": append(append(append([]string{}, kv...), lease...), "member-list"),
+	"fields": append(append(append([]string{}, kv...), lease...), "member-list", "alarm", "alarm-empty"),
 	"json":   all(),
 	// Most lease responses embed *pb.ResponseHeader, so they pass as proto
 	// messages and print as just their header; revoke's type is a plain
