@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -165,8 +166,8 @@ func (s *Server) UpdateMember(ctx context.Context, id uint64, peerURLs []string)
 }
 
 // PromoteMember turns learner id into a voter once it has caught up. Only
-// the leader knows how far a learner is; a follower answers "not leader"
-// (clients then try the leader) — etcd forwards instead, see the notes.
+// the leader knows how far a learner is, so a follower forwards the
+// request to it, as etcd does.
 func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, error) {
 	m := s.members.Member(id)
 	switch {
@@ -177,7 +178,18 @@ func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, erro
 	}
 	st := s.node.Status()
 	if st.RaftState != raft.StateLeader {
-		return nil, raftnode.ErrNotLeader
+		if _, err := s.askLeader(ctx, "/cairn/member/promote", int64(id)); err != nil {
+			if errors.Is(err, errNoLeader) {
+				return nil, rpctypes.ErrGRPCNoLeader
+			}
+			return nil, err
+		}
+		// Wait until this member has applied the promotion too.
+		if err := s.LinearizableRead(ctx); err != nil {
+			return nil, err
+		}
+		m.IsLearner = false
+		return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
 	}
 	pr, ok := st.Progress[id]
 	leaderMatch := st.Progress[s.info.MemberID].Match

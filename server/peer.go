@@ -51,7 +51,41 @@ func (s *Server) peerHandler() http.Handler {
 		granted, remaining, err := s.lessor.TimeToLive(id)
 		writeLeaseAnswer(w, remaining, granted, err)
 	}))
+	mux.HandleFunc("/cairn/member/promote", s.peerCheck(func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 64)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, err = s.PromoteMember(r.Context(), id)
+		a := leaseAnswer{}
+		if err != nil {
+			a.Error = promoteErrorCode(err)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(a)
+	}))
 	return mux
+}
+
+// promoteErrorCode names a promotion error so the member that forwarded
+// the request can return the same one.
+func promoteErrorCode(err error) string {
+	for _, known := range []error{membership.ErrIDNotFound, membership.ErrNotLearner, membership.ErrLearnerNotReady, membership.ErrNotEnoughStarted} {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	return err.Error()
+}
+
+func promoteError(code string) error {
+	for _, known := range []error{membership.ErrIDNotFound, membership.ErrNotLearner, membership.ErrLearnerNotReady, membership.ErrNotEnoughStarted} {
+		if code == known.Error() {
+			return known
+		}
+	}
+	return errors.New(code)
 }
 
 func (s *Server) peerCheck(h http.HandlerFunc) http.HandlerFunc {
@@ -86,7 +120,7 @@ func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
 // errNoLeader is returned when a leader-only call finds no leader.
 var errNoLeader = errors.New("server: no leader")
 
-// askLeader calls a lease endpoint on the current leader.
+// askLeader calls a peer endpoint on the current leader.
 func (s *Server) askLeader(ctx context.Context, path string, id int64) (leaseAnswer, error) {
 	var a leaseAnswer
 	lead := s.node.Lead()
@@ -116,7 +150,7 @@ func (s *Server) askLeader(ctx context.Context, path string, id int64) (leaseAns
 		case a.NotFound:
 			return a, lease.ErrNotFound
 		case a.Error != "":
-			return a, errors.New(a.Error)
+			return a, promoteError(a.Error)
 		}
 		return a, nil
 	}

@@ -2,12 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"go.etcd.io/raft/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnkv/cairn/apply"
@@ -119,6 +121,14 @@ func (s *Server) proposeError(ctx context.Context, err error) error {
 	}
 	if ctx.Err() == context.Canceled {
 		return rpctypes.ErrGRPCCanceled
+	}
+	if errors.Is(err, raft.ErrProposalDropped) {
+		// Raft drops proposals while there is no leader or leadership is
+		// moving; both are Unavailable, so clients retry.
+		if s.node.Lead() == 0 {
+			return rpctypes.ErrGRPCNoLeader
+		}
+		return rpctypes.ErrGRPCLeaderChanged
 	}
 	return err
 }
