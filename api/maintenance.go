@@ -146,5 +146,5 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequ
 	if err := m.s.m.MoveLeader(ctx, r.TargetID); err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.MoveLeaderResponse{Header: m.s.header(0)}, nil
+	return &pb.MoveLeaderResponse{}, nil // etcd's reply has no header
 }
