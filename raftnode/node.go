@@ -75,6 +75,8 @@ type Config struct {
 	// SnapshotCatchUp is how many entries the log keeps behind it.
 	SnapshotCount   uint64
 	SnapshotCatchUp uint64
+	// PreVote enables raft's pre-vote.
+	PreVote bool
 	// Flush makes the state machine durable up to at least the index it
 	// has applied; called before the log is truncated.
 	Flush func() error
@@ -154,7 +156,7 @@ func Start(cfg Config) (*Node, error) {
 		MaxSizePerMsg:   1 << 20,
 		MaxInflightMsgs: 512,
 		CheckQuorum:     true,
-		PreVote:         true,
+		PreVote:         cfg.PreVote,
 		Logger:          raftLogger{lg},
 	}
 	n.confState = &raftpb.ConfState{}

@@ -63,6 +63,12 @@ type Config struct {
 	// default 10 minutes).
 	WatchProgressNotifyInterval time.Duration
 
+	// SnapshotCatchUpEntries is how many entries the raft log keeps behind
+	// a snapshot for slow followers (--snapshot-catchup-entries, 5000).
+	SnapshotCatchUpEntries uint64
+	// PreVote enables raft's pre-vote (--pre-vote, default true).
+	PreVote bool
+
 	// StrictReconfigCheck refuses a membership change that would leave
 	// fewer started voters than a quorum (--strict-reconfig-check,
 	// default true).
@@ -117,5 +123,7 @@ func NewConfig() *Config {
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 		StrictReconfigCheck:         true,
+		SnapshotCatchUpEntries:      5000,
+		PreVote:                     true,
 	}
 }

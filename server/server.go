@@ -165,8 +165,11 @@ func start(cfg *Config) (s *Server, err error) {
 		TickInterval:  cfg.HeartbeatInterval,
 		ElectionTicks: int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
 		SnapshotCount: cfg.SnapshotCount,
-		Flush:         s.eng.Flush,
-		Logger:        lg,
+		// etcd's --snapshot-catchup-entries.
+		SnapshotCatchUp: cfg.SnapshotCatchUpEntries,
+		PreVote:         cfg.PreVote,
+		Flush:           s.eng.Flush,
+		Logger:          lg,
 	})
 	if err != nil {
 		return nil, err

@@ -37,6 +37,9 @@ type fileConfig struct {
 	AutoCompactionRetention  string `yaml:"auto-compaction-retention"`
 	AutoCompactionMode       string `yaml:"auto-compaction-mode"`
 	LogLevel                 string `yaml:"log-level"`
+	SnapshotCatchUpEntries   uint64 `yaml:"snapshot-catchup-entries"`
+	StrictReconfigCheck      *bool  `yaml:"strict-reconfig-check"`
+	PreVote                  *bool  `yaml:"pre-vote"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
@@ -98,6 +101,15 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	cfg.AutoCompactionRetention = fc.AutoCompactionRetention
 	cfg.AutoCompactionMode = fc.AutoCompactionMode
 	cfg.LogLevel = fc.LogLevel
+	if fc.SnapshotCatchUpEntries > 0 {
+		cfg.SnapshotCatchUpEntries = fc.SnapshotCatchUpEntries
+	}
+	if fc.StrictReconfigCheck != nil {
+		cfg.StrictReconfigCheck = *fc.StrictReconfigCheck
+	}
+	if fc.PreVote != nil {
+		cfg.PreVote = *fc.PreVote
+	}
 	if fc.ExperimentalWatchProgressNotifyInterval > 0 {
 		cfg.WatchProgressNotifyInterval = time.Duration(fc.ExperimentalWatchProgressNotifyInterval)
 	}

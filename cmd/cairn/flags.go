@@ -103,6 +103,16 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	str(&cfg.AutoCompactionRetention, "auto-compaction-retention", "Auto compaction retention for mvcc key value store. 0 or empty means disable auto compaction.")
 	str(&cfg.AutoCompactionMode, "auto-compaction-mode", "Interpret 'auto-compaction-retention' as one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention.")
 
+	// raft
+	fs.Uint64Var(&cfg.SnapshotCatchUpEntries, "snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Number of entries for a slow follower to catch-up after compacting the raft storage entries.")
+	def("snapshot-catchup-entries")
+	fs.Uint64Var(&cfg.SnapshotCatchUpEntries, "experimental-snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Deprecated: use --snapshot-catchup-entries instead.")
+	def("experimental-snapshot-catchup-entries")
+	fs.BoolVar(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
+	def("strict-reconfig-check")
+	fs.BoolVar(&cfg.PreVote, "pre-vote", cfg.PreVote, "Enable the raft Pre-Vote algorithm to prevent disruption when a node that has been partitioned away rejoins the cluster.")
+	def("pre-vote")
+
 	// watch
 	fs.DurationVar(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Duration of periodic watch progress notifications.")
 	def("watch-progress-notify-interval")

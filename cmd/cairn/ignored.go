@@ -25,10 +25,11 @@ import (
 //     enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: listen-client-http-urls, enable-grpc-gateway, cors,
 //     host-whitelist, max-concurrent-streams, grpc-keepalive-*.
-//   - Storage and Raft tuning: max-snapshots, max-wals,
-//     snapshot-catchup-entries, backend-*, bootstrap-defrag-threshold-megabytes,
-//     unsafe-no-fsync, memory-mlock, initial-election-tick-advance, pre-vote,
-//     strict-reconfig-check, raft-read-timeout, raft-write-timeout,
+//   - Storage and Raft tuning: max-snapshots, max-wals (Cairn keeps no
+//     old snapshot files and deletes WAL segments once a snapshot covers
+//     them), backend-*, bootstrap-defrag-threshold-megabytes,
+//     unsafe-no-fsync, memory-mlock, initial-election-tick-advance,
+//     raft-read-timeout, raft-write-timeout,
 //     socket-reuse-port, socket-reuse-address, max-learners.
 //   - Background checks and timers: corrupt-check-time,
 //     compact-hash-check-time, compaction-batch-limit,
@@ -108,7 +109,7 @@ var ignoredFlags = concat(
 		"listen-client-http-urls", "cors", "host-whitelist",
 		"max-concurrent-streams", "grpc-keepalive-interval",
 		"grpc-keepalive-min-time", "grpc-keepalive-timeout",
-		"max-snapshots", "max-wals", "snapshot-catchup-entries",
+		"max-snapshots", "max-wals",
 		"backend-batch-interval", "backend-batch-limit",
 		"backend-bbolt-freelist-type", "bootstrap-defrag-threshold-megabytes",
 		"raft-read-timeout", "raft-write-timeout", "max-learners",
@@ -126,7 +127,7 @@ var ignoredFlags = concat(
 	boolFlags(
 		"enable-pprof", "enable-log-rotation", "enable-distributed-tracing",
 		"enable-grpc-gateway", "unsafe-no-fsync", "memory-mlock",
-		"initial-election-tick-advance", "pre-vote", "strict-reconfig-check",
+		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",
 		"discovery-insecure-transport", "discovery-insecure-skip-tls-verify",
 	),
@@ -143,7 +144,6 @@ var ignoredFlags = concat(
 		"experimental-distributed-tracing-sampling-rate",
 		"experimental-distributed-tracing-service-name",
 		"experimental-downgrade-check-time",
-		"experimental-snapshot-catchup-entries",
 		"experimental-warning-apply-duration",
 		"experimental-warning-unary-request-duration",
 		"experimental-enable-v2v3",
