@@ -174,18 +174,26 @@ func (c *Cluster) startAll() error {
 			return err
 		}
 	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(c.Members))
-	for i, m := range c.Members {
-		wg.Go(func() { errs[i] = m.waitReady(c.cfg.StartTimeout) })
+	// A member that exits while starting (a crash, a port taken) ends
+	// the wait for the others, which could not become ready without it.
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	giveUp := make(chan struct{})
+	for _, m := range c.Members {
+		wg.Go(func() {
+			if err := m.waitReady(c.cfg.StartTimeout, giveUp); err != nil {
+				once.Do(func() {
+					firstErr = err
+					close(giveUp)
+				})
+			}
+		})
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstErr
 }
 
 func (c *Cluster) killAll() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -150,11 +151,12 @@ func describeStatuses(sts []memberStatus) string {
 }
 
 // WaitConverged waits until every member of the leader's member list has
-// applied the leader's latest revision, then checks that they all hash
-// their key-value history to the same value at that revision
-// (Maintenance.HashKV), failing the test if one differs, is not running
-// or does not catch up within a minute. It returns the revision. Call it
-// once writes have stopped.
+// applied the leader's latest revision, then checks that they agree on
+// the key-value history at that revision, failing the test if one
+// differs, is not running or does not catch up within a minute. Voters
+// are compared by Maintenance.HashKV; learners, which etcd does not let
+// hash, by a serializable read of every key at that revision. It
+// returns the revision. Call it once writes have stopped.
 func (c *Cluster) WaitConverged(t testing.TB) int64 {
 	t.Helper()
 	leader := c.Members[c.WaitLeader(t)]
@@ -179,7 +181,10 @@ func (c *Cluster) WaitConverged(t testing.TB) int64 {
 		m    *Member
 		resp *clientv3.HashKVResponse
 	}
-	var hashes []hash
+	var (
+		hashes   []hash
+		learners []*Member
+	)
 	for _, pm := range list.Members {
 		m := c.byPeerURL(pm.PeerURLs)
 		if m == nil {
@@ -187,6 +192,10 @@ func (c *Cluster) WaitConverged(t testing.TB) int64 {
 		}
 		if !m.Running() {
 			t.Fatalf("testcluster: WaitConverged: member %s is not running", m.Name)
+		}
+		if pm.IsLearner {
+			learners = append(learners, m)
+			continue
 		}
 		h, err := m.hashKVAt(ctx, rev)
 		if err != nil {
@@ -203,7 +212,64 @@ func (c *Cluster) WaitConverged(t testing.TB) int64 {
 			t.Fatalf("testcluster: members disagree at revision %d:%s", rev, b.String())
 		}
 	}
+	if len(learners) == 0 {
+		return rev
+	}
+	want, err := leader.rangeAt(ctx, rev)
+	if err != nil {
+		t.Fatalf("testcluster: read every key at revision %d from leader %s: %v", rev, leader.Name, err)
+	}
+	for _, m := range learners {
+		got, err := m.rangeAt(ctx, rev)
+		if err != nil {
+			t.Fatalf("testcluster: learner %s did not reach revision %d: %v", m.Name, rev, err)
+		}
+		if diff := diffKVs(got, want); diff != "" {
+			t.Fatalf("testcluster: learner %s disagrees with leader %s at revision %d: %s", m.Name, leader.Name, rev, diff)
+		}
+	}
 	return rev
+}
+
+// rangeAt polls a serializable read of every key at rev until the member
+// has applied rev.
+func (m *Member) rangeAt(ctx context.Context, rev int64) ([]*mvccpb.KeyValue, error) {
+	cli, err := m.adminClient()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := cli.Get(rctx, "\x00", clientv3.WithFromKey(), clientv3.WithRev(rev), clientv3.WithSerializable())
+		cancel()
+		if err == nil {
+			return resp.Kvs, nil
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, errNotForLearner) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, errors.Join(ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// diffKVs describes the first difference between two ranges, or is "".
+func diffKVs(got, want []*mvccpb.KeyValue) string {
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if string(g.Key) != string(w.Key) || string(g.Value) != string(w.Value) ||
+			g.CreateRevision != w.CreateRevision || g.ModRevision != w.ModRevision || g.Version != w.Version || g.Lease != w.Lease {
+			return fmt.Sprintf("key %d is %q=%q (c%d m%d v%d); want %q=%q (c%d m%d v%d)", i,
+				g.Key, g.Value, g.CreateRevision, g.ModRevision, g.Version, w.Key, w.Value, w.CreateRevision, w.ModRevision, w.Version)
+		}
+	}
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d keys; want %d", len(got), len(want))
+	}
+	return ""
 }
 
 // hashKVAt polls the member's HashKV at rev until it has applied rev.
@@ -219,7 +285,7 @@ func (m *Member) hashKVAt(ctx context.Context, rev int64) (*clientv3.HashKVRespo
 		if err == nil {
 			return h, nil
 		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
+		if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, errNotForLearner) {
 			return nil, err
 		}
 		select {
@@ -229,3 +295,6 @@ func (m *Member) hashKVAt(ctx context.Context, rev int64) (*clientv3.HashKVRespo
 		}
 	}
 }
+
+// errNotForLearner is etcd's refusal of an RPC a learner does not serve.
+var errNotForLearner = rpctypes.Error(rpctypes.ErrGRPCNotSupportedForLearner)

@@ -194,7 +194,7 @@ func (m *Member) Launch() {
 // Wait waits until the launched member serves clients.
 func (m *Member) Wait() {
 	m.t.Helper()
-	if err := m.waitReady(m.c.cfg.StartTimeout); err != nil {
+	if err := m.waitReady(m.c.cfg.StartTimeout, nil); err != nil {
 		m.t.Fatal(err)
 	}
 }
@@ -390,8 +390,9 @@ func (m *Member) wipe() {
 }
 
 // waitReady polls the member until a Status shows a leader and a
-// linearizable read succeeds, failing early if the process exits.
-func (m *Member) waitReady(timeout time.Duration) error {
+// linearizable read succeeds, failing early if the process exits or
+// giveUp (which may be nil) is closed.
+func (m *Member) waitReady(timeout time.Duration, giveUp <-chan struct{}) error {
 	p := m.current()
 	if p == nil {
 		return fmt.Errorf("testcluster: member %s was not launched", m.Name)
@@ -425,6 +426,8 @@ func (m *Member) waitReady(timeout time.Duration) error {
 		}
 		select {
 		case <-p.done:
+		case <-giveUp:
+			return fmt.Errorf("testcluster: member %s: gave up waiting (another member failed to start): last error: %v", m.Name, lastErr)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
