@@ -12,6 +12,39 @@
 //	m.Kill()
 //	m.Start()
 //
+// # Clusters
+//
+// With Size above one, New starts every member at once with one
+// --initial-cluster naming them all, and returns once each serves. The
+// helpers a replication test needs work from the outside, as a client
+// would: Leader and WaitLeader ask every member's Status and accept a
+// leader only when a majority of the voters (by the leader's own member
+// list) name it; WaitNewLeader waits for the end of an election;
+// WaitConverged checks, once writes stop, that every member has applied
+// the leader's revision and hashes its history alike. To grow the
+// cluster, NewJoiningMember and Member.Join start a member with
+// --initial-cluster-state existing after the test has added it (with
+// clientv3 or etcdctl), and AddMember does both.
+//
+// # Partitions
+//
+// With Config.Proxy, every member advertises the URL of an HTTP reverse
+// proxy the harness runs in front of its peer port, so that all peer
+// traffic to a member passes through that member's proxy. The proxy
+// knows the sender of each request by the header raft transports set
+// (Cairn's X-Cairn-From, etcd's X-Server-From), and Partition, Isolate
+// and Heal decide which pairs of members may talk; starting a partition
+// also cuts the long-lived streams it forbids. Client ports are never
+// proxied, so a test can still ask a cut-off member what it thinks:
+//
+//	c := testcluster.New(t, testcluster.Config{Size: 3, Proxy: true})
+//	old := c.WaitLeader(t)
+//	c.Isolate(old)
+//	leader := c.WaitNewLeader(t, old)
+//	... writes through the majority; reads on old time out ...
+//	c.Heal()
+//	c.WaitConverged(t)
+//
 // Every process is stopped by its PID in t.Cleanup, and dies with the test
 // binary if that is killed (Linux). When the test failed, each member's
 // captured output is written to the test log.

@@ -17,8 +17,8 @@ import (
 // Bounds of the waits below: far above an election (a second with the
 // servers' defaults) or a catch-up, so that hitting one means a fault.
 const (
-	leaderTimeout   = 30 * time.Second
-	convergeTimeout = 60 * time.Second
+	leaderTimeout   = 20 * time.Second
+	convergeTimeout = 30 * time.Second
 	// statusTimeout bounds one question to one member: a member that is
 	// down or cut off should not hold up the look at the others.
 	statusTimeout = time.Second
@@ -153,7 +153,7 @@ func describeStatuses(sts []memberStatus) string {
 // WaitConverged waits until every member of the leader's member list has
 // applied the leader's latest revision, then checks that they agree on
 // the key-value history at that revision, failing the test if one
-// differs, is not running or does not catch up within a minute. Voters
+// differs, is not running or does not catch up within convergeTimeout. Voters
 // are compared by Maintenance.HashKV; learners, which etcd does not let
 // hash, by a serializable read of every key at that revision. It
 // returns the revision. Call it once writes have stopped.

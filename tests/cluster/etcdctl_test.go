@@ -188,22 +188,28 @@ func TestEtcdctlClusterCommands(t *testing.T) {
 	// removed.
 	m := c.NewJoiningMember()
 	out = ctl.runRetrying([]string{"unhealthy cluster"}, "member", "add", m.Name, "--learner", "--peer-urls="+m.AdvertisePeerURL())
-	added := regexp.MustCompile(`(?m)^Member ([0-9a-f]+) added as learner to cluster ([0-9a-f]+)$`).FindStringSubmatch(out)
+	// etcdctl prints IDs here with %16x: padded with spaces, not zeros.
+	added := regexp.MustCompile(`(?m)^Member +([0-9a-f]+) added as learner to cluster +([0-9a-f]+)$`).FindStringSubmatch(out)
 	initial := regexp.MustCompile(`(?m)^ETCD_INITIAL_CLUSTER="(.*)"$`).FindStringSubmatch(out)
 	if added == nil || initial == nil || !strings.Contains(out, `ETCD_INITIAL_CLUSTER_STATE="existing"`) {
 		t.Fatalf("member add --learner printed:\n%s", out)
 	}
 	id, _ := strconv.ParseUint(added[1], 16, 64)
+	clusterID, _ := strconv.ParseUint(added[2], 16, 64)
 	m.Join(initial[1])
 	if got := tableRow(ctl.run("member", "list", "-w", "table"), m.ClientURL); len(got) != 6 || got[0] != added[1] || got[5] != "true" {
 		t.Errorf("member list row of the learner: %q; want ID %s, learner", got, added[1])
 	}
+	status = ctl.run("endpoint", "status", "--cluster", "-w", "table")
+	if row := tableRow(status, m.ClientURL); row == nil || row[learnerCol] != "true" {
+		t.Errorf("endpoint status --cluster: row of the learner %s is %q; want IS LEARNER true:\n%s", m.Name, row, status)
+	}
 	out = ctl.runRetrying([]string{"can only promote a learner member which is in sync with leader"}, "member", "promote", added[1])
-	if want := fmt.Sprintf("Member %s promoted in cluster %s\n", added[1], added[2]); out != want {
+	if want := fmt.Sprintf("Member %16x promoted in cluster %16x\n", id, clusterID); out != want {
 		t.Errorf("member promote printed %q; want %q", out, want)
 	}
 	out = ctl.runRetrying([]string{"unhealthy cluster"}, "member", "remove", added[1])
-	if want := fmt.Sprintf("Member %s removed from cluster %s\n", added[1], added[2]); out != want {
+	if want := fmt.Sprintf("Member %16x removed from cluster %16x\n", id, clusterID); out != want {
 		t.Errorf("member remove printed %q; want %q", out, want)
 	}
 	select {

@@ -36,6 +36,9 @@ func TestLearnerPromotedThenMembersRemoved(t *testing.T) {
 		t.Fatalf("MemberAddAsLearner: %v; want a learner in a list of 4", added)
 	}
 	learner.Join(testcluster.InitialCluster(added, learner.Name))
+	if st, err := learner.Status(ctx); err != nil || !st.IsLearner {
+		t.Errorf("Status of the learner: IsLearner false (or error %v); want true", err)
+	}
 	lcli := learner.Client(t)
 	waitFor(t, 30*time.Second, "the learner has the data", func() error {
 		resp, err := lcli.Get(ctx, "k/", clientv3.WithPrefix(), clientv3.WithSerializable())
