@@ -23,6 +23,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -75,6 +76,8 @@ type Member interface {
 	UpdateMember(ctx context.Context, id uint64, peerURLs []string) error
 	PromoteMember(ctx context.Context, id uint64) (*pb.Member, error)
 	MoveLeader(ctx context.Context, target uint64) error
+	// IsLearner reports whether this member is a learner.
+	IsLearner() bool
 }
 
 // Options tune the API.
@@ -114,6 +117,8 @@ func NewServer(m Member, opts Options) *Server {
 	}
 	s := &Server{m: m, opts: opts, lg: opts.Logger}
 	s.grpc = grpc.NewServer(
+		grpc.UnaryInterceptor(s.learnerUnary),
+		grpc.StreamInterceptor(s.learnerStream),
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31-1),
 		grpc.MaxConcurrentStreams(1<<31-1),
@@ -186,6 +191,31 @@ func (s *Server) Stop() {
 	for _, hs := range https {
 		hs.Close()
 	}
+}
+
+// A learner serves only serializable ranges, Status and Snapshot, as in
+// etcd; everything else gets "rpc not supported for learner" so clients
+// move to a voting member.
+func (s *Server) learnerUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if s.m.IsLearner() {
+		switch r := req.(type) {
+		case *pb.StatusRequest:
+		case *pb.RangeRequest:
+			if !r.Serializable {
+				return nil, rpctypes.ErrGRPCNotSupportedForLearner
+			}
+		default:
+			return nil, rpctypes.ErrGRPCNotSupportedForLearner
+		}
+	}
+	return handler(ctx, req)
+}
+
+func (s *Server) learnerStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if s.m.IsLearner() && info.FullMethod != "/etcdserverpb.Maintenance/Snapshot" {
+		return rpctypes.ErrGRPCNotSupportedForLearner
+	}
+	return handler(srv, ss)
 }
 
 var http2Preface = []byte("PRI * HTTP/2.0")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -27,8 +28,32 @@ func (r *raftAdapter) Process(ctx context.Context, m *raftpb.Message) error {
 	if s.members.IsRemoved(m.GetFrom()) {
 		return fmt.Errorf("server: message from removed member %x", m.GetFrom())
 	}
+	if m.GetType() == raftpb.MsgProp {
+		// A proposal forwarded by a follower blocks in raft while this
+		// member knows no leader (after a restart, say). Stepping it
+		// inline would stall the peer's whole stream, heartbeats
+		// included, and keep the member leaderless; so proposals step
+		// on their own, briefly, and are dropped if raft cannot take
+		// them (the proposer times out and the client retries), as
+		// etcd's transport does.
+		select {
+		case s.propSem <- struct{}{}:
+		default:
+			return errProposalBacklog
+		}
+		go func() {
+			defer func() { <-s.propSem }()
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ElectionTimeout)
+			defer cancel()
+			_ = s.node.Process(ctx, m)
+		}()
+		return nil
+	}
 	return s.node.Process(ctx, m)
 }
+
+// errProposalBacklog: too many forwarded proposals are waiting for raft.
+var errProposalBacklog = errors.New("server: dropped a forwarded proposal: too many waiting")
 
 func (r *raftAdapter) ReportUnreachable(id uint64) { (*Server)(r).node.ReportUnreachable(id) }
 
@@ -178,7 +203,7 @@ func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, erro
 	}
 	st := s.node.Status()
 	if st.RaftState != raft.StateLeader {
-		if _, err := s.askLeader(ctx, "/cairn/member/promote", int64(id)); err != nil {
+		if _, err := s.askLeader(ctx, "/cairn/member/promote", strconv.FormatUint(id, 10)); err != nil {
 			if errors.Is(err, errNoLeader) {
 				return nil, rpctypes.ErrGRPCNoLeader
 			}
@@ -274,6 +299,7 @@ func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed b
 	}
 	s.node.ApplyConfChange(cc)
 	s.syncPeers()
+	s.noteMembership()
 	if res != nil {
 		s.waits.trigger(cc.GetId(), res)
 	}
@@ -294,4 +320,15 @@ func memberIDs(ms []*membership.Member) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// IsLearner reports whether this member is a learner, which serves only
+// serializable reads and Status, as in etcd.
+func (s *Server) IsLearner() bool { return s.learner.Load() }
+
+// noteMembership refreshes what this member caches about itself after
+// the member list changed.
+func (s *Server) noteMembership() {
+	m := s.members.Member(s.info.MemberID)
+	s.learner.Store(m != nil && m.IsLearner)
 }

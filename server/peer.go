@@ -121,7 +121,7 @@ func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
 var errNoLeader = errors.New("server: no leader")
 
 // askLeader calls a peer endpoint on the current leader.
-func (s *Server) askLeader(ctx context.Context, path string, id int64) (leaseAnswer, error) {
+func (s *Server) askLeader(ctx context.Context, path string, id string) (leaseAnswer, error) {
 	var a leaseAnswer
 	lead := s.node.Lead()
 	m := s.members.Member(lead)
@@ -130,7 +130,7 @@ func (s *Server) askLeader(ctx context.Context, path string, id int64) (leaseAns
 	}
 	var lastErr error
 	for _, u := range m.PeerURLs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s%s?id=%d", u, path, id), nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s%s?id=%s", u, path, id), nil)
 		if err != nil {
 			return a, err
 		}
@@ -162,7 +162,7 @@ func (s *Server) RenewLease(ctx context.Context, id int64) (int64, error) {
 	if s.lessor.IsPrimary() {
 		return s.lessor.Renew(id)
 	}
-	a, err := s.askLeader(ctx, "/cairn/lease/renew", id)
+	a, err := s.askLeader(ctx, "/cairn/lease/renew", strconv.FormatInt(id, 10))
 	return a.TTL, err
 }
 
@@ -171,7 +171,7 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, id int64) (granted, remain
 	if s.lessor.IsPrimary() || !s.lessor.Exists(id) {
 		return s.lessor.TimeToLive(id)
 	}
-	a, err := s.askLeader(ctx, "/cairn/lease/ttl", id)
+	a, err := s.askLeader(ctx, "/cairn/lease/ttl", strconv.FormatInt(id, 10))
 	return a.Granted, a.TTL, err
 }
 

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -48,6 +49,11 @@ type Server struct {
 	peerClient *http.Client
 	peersMu    sync.Mutex
 	knownPeers map[uint64]bool
+	// learner caches whether this member is a learner (checked on every
+	// request).
+	learner atomic.Bool
+	// propSem bounds forwarded proposals waiting to step into raft.
+	propSem chan struct{}
 
 	ids     *idGenerator
 	waits   *waitRegistry
@@ -108,7 +114,7 @@ func start(cfg *Config) (s *Server, err error) {
 		walDir = filepath.Join(memberDir, "wal")
 	}
 
-	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{})}
+	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), propSem: make(chan struct{}, 1024)}
 	s = srv
 	defer func() {
 		if err != nil {
@@ -143,6 +149,7 @@ func start(cfg *Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.noteMembership()
 	info := s.info
 	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members)
 	s.ids = newIDGenerator(info.MemberID, time.Now())

@@ -95,6 +95,7 @@ func (s *Server) restoreFrom(path string) error {
 		return err
 	}
 	s.syncPeers()
+	s.noteMembership()
 	s.lg.Info("server: restored the store from a snapshot", "path", path, "revision", s.store.Rev(), "applied", s.store.AppliedIndex())
 	return nil
 }
