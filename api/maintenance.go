@@ -35,6 +35,7 @@ func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 		StorageVersion:   StorageVersion,
 		DbSizeQuota:      st.DBSizeQuota,
 		DowngradeInfo:    &pb.DowngradeInfo{},
+		IsLearner:        m.s.m.IsLearner(),
 	}
 	for _, a := range m.s.m.Alarms().List(0, pb.AlarmType_NONE) {
 		resp.Errors = append(resp.Errors, "memberID:"+formatID(a.MemberID)+" alarm:"+a.Alarm.String()+" ")

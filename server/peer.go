@@ -51,6 +51,18 @@ func (s *Server) peerHandler() http.Handler {
 		granted, remaining, err := s.lessor.TimeToLive(id)
 		writeLeaseAnswer(w, remaining, granted, err)
 	}))
+	mux.HandleFunc("/cairn/member/removed", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.URL.Query().Get("id"), 16, 64)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if s.members.IsRemoved(id) {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("/cairn/member/promote", s.peerCheck(func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseUint(r.URL.Query().Get("id"), 10, 64)
 		if err != nil {
@@ -212,4 +224,48 @@ func (s *Server) servePeers(l net.Listener) {
 		hs.Close()
 	}()
 	_ = hs.Serve(l)
+}
+
+// removalLoop stops this member once the cluster has removed it. A removed
+// member may never apply its own removal (the leader stops sending it
+// entries), so while it sees no leader it asks its peers, as etcd's
+// members learn it from their peers' "member removed" answers.
+func (s *Server) removalLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopc:
+			return
+		case <-t.C:
+		}
+		if s.node.Lead() != 0 && !s.members.IsRemoved(s.info.MemberID) {
+			continue
+		}
+		if s.members.IsRemoved(s.info.MemberID) || s.peersSayRemoved() {
+			s.lg.Warn("server: the member has been permanently removed from the cluster; stopping")
+			go s.Stop()
+			return
+		}
+	}
+}
+
+func (s *Server) peersSayRemoved() bool {
+	for _, m := range s.members.Members() {
+		if m.ID == s.info.MemberID {
+			continue
+		}
+		for _, u := range m.PeerURLs {
+			resp, err := s.peerClient.Get(fmt.Sprintf("%s/cairn/member/removed?id=%x", u, s.info.MemberID))
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusGone {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -203,7 +203,8 @@ func start(cfg *Config) (s *Server, err error) {
 
 	s.reads = newReadLoop(s)
 
-	s.wg.Add(5)
+	s.wg.Add(6)
+	go s.removalLoop()
 	go s.applyLoop()
 	go s.leaderLoop()
 	go s.leaseExpiryLoop()
