@@ -117,8 +117,8 @@ func NewServer(m Member, opts Options) *Server {
 	}
 	s := &Server{m: m, opts: opts, lg: opts.Logger}
 	s.grpc = grpc.NewServer(
-		grpc.UnaryInterceptor(s.learnerUnary),
-		grpc.StreamInterceptor(s.learnerStream),
+		grpc.UnaryInterceptor(s.guardUnary),
+		grpc.StreamInterceptor(s.guardStream),
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes+grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31-1),
 		grpc.MaxConcurrentStreams(1<<31-1),
@@ -196,7 +196,18 @@ func (s *Server) Stop() {
 // A learner serves only serializable ranges, Status and Snapshot, as in
 // etcd; everything else gets "rpc not supported for learner" so clients
 // move to a voting member.
-func (s *Server) learnerUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+//
+// While a CORRUPT alarm is raised, only Status, Alarm and MemberList are
+// served (the operator's way to look and to disarm), as etcd refuses
+// everything else with "corrupt cluster".
+func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if s.m.Alarms().Corrupt() {
+		switch req.(type) {
+		case *pb.StatusRequest, *pb.AlarmRequest, *pb.MemberListRequest, *pb.HashKVRequest:
+		default:
+			return nil, rpctypes.ErrGRPCCorrupt
+		}
+	}
 	if s.m.IsLearner() {
 		switch r := req.(type) {
 		case *pb.StatusRequest:
@@ -211,7 +222,10 @@ func (s *Server) learnerUnary(ctx context.Context, req any, info *grpc.UnaryServ
 	return handler(ctx, req)
 }
 
-func (s *Server) learnerStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (s *Server) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if s.m.Alarms().Corrupt() {
+		return rpctypes.ErrGRPCCorrupt
+	}
 	if s.m.IsLearner() && info.FullMethod != "/etcdserverpb.Maintenance/Snapshot" {
 		return rpctypes.ErrGRPCNotSupportedForLearner
 	}

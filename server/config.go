@@ -69,6 +69,11 @@ type Config struct {
 	// PreVote enables raft's pre-vote (--pre-vote, default true).
 	PreVote bool
 
+	// CorruptCheckTime is how often the leader compares its store's hash
+	// with the followers' (--corrupt-check-time; 0 turns it off, etcd's
+	// default). A follower that diverged gets a CORRUPT alarm.
+	CorruptCheckTime time.Duration
+
 	// StrictReconfigCheck refuses a membership change that would leave
 	// fewer started voters than a quorum (--strict-reconfig-check,
 	// default true).

@@ -51,6 +51,7 @@ func (s *Server) peerHandler() http.Handler {
 		granted, remaining, err := s.lessor.TimeToLive(id)
 		writeLeaseAnswer(w, remaining, granted, err)
 	}))
+	mux.HandleFunc("/cairn/hashkv", s.serveHashKV)
 	mux.HandleFunc("/cairn/member/removed", func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseUint(r.URL.Query().Get("id"), 16, 64)
 		if err != nil {

@@ -216,6 +216,10 @@ func start(cfg *Config) (s *Server, err error) {
 		s.wg.Add(1)
 		go ac.run()
 	}
+	if cfg.CorruptCheckTime > 0 {
+		s.wg.Add(1)
+		go s.corruptCheckLoop(cfg.CorruptCheckTime)
+	}
 	if boot.single {
 		// A one-voter cluster need not wait an election timeout.
 		_ = s.node.Campaign(context.Background())

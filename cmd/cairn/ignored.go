@@ -31,8 +31,7 @@ import (
 //     unsafe-no-fsync, memory-mlock, initial-election-tick-advance,
 //     raft-read-timeout, raft-write-timeout,
 //     socket-reuse-port, socket-reuse-address, max-learners.
-//   - Background checks and timers: corrupt-check-time,
-//     compact-hash-check-time, compaction-batch-limit,
+//   - Background checks and timers: compact-hash-check-time, compaction-batch-limit,
 //     compaction-sleep-interval, downgrade-check-time,
 //     warning-apply-duration,
 //     warning-unary-request-duration.
@@ -113,7 +112,7 @@ var ignoredFlags = concat(
 		"backend-batch-interval", "backend-batch-limit",
 		"backend-bbolt-freelist-type", "bootstrap-defrag-threshold-megabytes",
 		"raft-read-timeout", "raft-write-timeout", "max-learners",
-		"corrupt-check-time", "compact-hash-check-time",
+		"compact-hash-check-time",
 		"compaction-batch-limit", "compaction-sleep-interval",
 		"downgrade-check-time",
 		"warning-apply-duration", "warning-unary-request-duration",
@@ -138,7 +137,6 @@ var ignoredFlags = concat(
 		"experimental-compact-hash-check-time",
 		"experimental-compaction-batch-limit",
 		"experimental-compaction-sleep-interval",
-		"experimental-corrupt-check-time",
 		"experimental-distributed-tracing-address",
 		"experimental-distributed-tracing-instance-id",
 		"experimental-distributed-tracing-sampling-rate",
