@@ -12,11 +12,10 @@ import (
 )
 
 // catchUpWrites is how many entries the test writes while a member is
-// down: enough that the leader has compacted its log past the member,
-// for etcd with --snapshot-count=100 --snapshot-catchup-entries=100 and
-// for a server that keeps 5000 entries behind its snapshot whatever it
-// is told (Cairn ignores --snapshot-catchup-entries).
-const catchUpWrites = 5500
+// down: ten times --snapshot-count, so that the leader has taken
+// several snapshots and, keeping only --snapshot-catchup-entries behind
+// the last, compacted its log past the stopped member.
+const catchUpWrites = 1000
 
 // TestStoppedMemberCatchesUpBySnapshot: a follower stopped while the
 // others write far more than --snapshot-count entries restarts, catches
