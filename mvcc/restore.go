@@ -5,7 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
-		"fmt"
+	"fmt"
 	"io"
 )
 
