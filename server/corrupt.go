@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -101,19 +100,6 @@ func (s *Server) checkHashes() error {
 
 func (s *Server) askHash(urls []string, rev int64) (hashAnswer, error) {
 	var a hashAnswer
-	var lastErr error
-	for _, u := range urls {
-		resp, err := s.peerClient.Get(fmt.Sprintf("%s/cairn/hashkv?rev=%d", u, rev))
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&a)
-		resp.Body.Close()
-		if err == nil {
-			return a, nil
-		}
-		lastErr = err
-	}
-	return a, lastErr
+	_, err := s.callPeer(context.Background(), http.MethodGet, urls, fmt.Sprintf("/cairn/hashkv?rev=%d", rev), &a)
+	return a, err
 }

@@ -133,6 +133,35 @@ func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
 // errNoLeader is returned when a leader-only call finds no leader.
 var errNoLeader = errors.New("server: no leader")
 
+// callPeer sends a request to path on the first of urls that answers and
+// decodes a JSON answer into out (when out is not nil). It returns the
+// answer's status code.
+func (s *Server) callPeer(ctx context.Context, method string, urls []string, path string, out any) (int, error) {
+	var lastErr error = errNoLeader
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, method, u+path, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set(clusterIDHeader, fmt.Sprintf("%x", s.info.ClusterID))
+		resp, err := s.peerClient.Do(req)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if out != nil && resp.StatusCode == http.StatusOK {
+			err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out)
+		}
+		resp.Body.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return resp.StatusCode, nil
+	}
+	return 0, lastErr
+}
+
 // askLeader calls a peer endpoint on the current leader.
 func (s *Server) askLeader(ctx context.Context, path string, id string) (leaseAnswer, error) {
 	var a leaseAnswer
@@ -141,33 +170,16 @@ func (s *Server) askLeader(ctx context.Context, path string, id string) (leaseAn
 	if lead == 0 || m == nil {
 		return a, errNoLeader
 	}
-	var lastErr error
-	for _, u := range m.PeerURLs {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("%s%s?id=%s", u, path, id), nil)
-		if err != nil {
-			return a, err
-		}
-		req.Header.Set(clusterIDHeader, fmt.Sprintf("%x", s.info.ClusterID))
-		resp, err := s.peerClient.Do(req)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a)
-		resp.Body.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		switch {
-		case a.NotFound:
-			return a, lease.ErrNotFound
-		case a.Error != "":
-			return a, promoteError(a.Error)
-		}
-		return a, nil
+	if _, err := s.callPeer(ctx, http.MethodPost, m.PeerURLs, path+"?id="+id, &a); err != nil {
+		return a, err
 	}
-	return a, lastErr
+	switch {
+	case a.NotFound:
+		return a, lease.ErrNotFound
+	case a.Error != "":
+		return a, promoteError(a.Error)
+	}
+	return a, nil
 }
 
 // RenewLease renews a lease on the leader (locally when this member leads).
@@ -253,19 +265,13 @@ func (s *Server) removalLoop() {
 }
 
 func (s *Server) peersSayRemoved() bool {
+	path := fmt.Sprintf("/cairn/member/removed?id=%x", s.info.MemberID)
 	for _, m := range s.members.Members() {
 		if m.ID == s.info.MemberID {
 			continue
 		}
-		for _, u := range m.PeerURLs {
-			resp, err := s.peerClient.Get(fmt.Sprintf("%s/cairn/member/removed?id=%x", u, s.info.MemberID))
-			if err != nil {
-				continue
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusGone {
-				return true
-			}
+		if code, err := s.callPeer(context.Background(), http.MethodGet, m.PeerURLs, path, nil); err == nil && code == http.StatusGone {
+			return true
 		}
 	}
 	return false
