@@ -20,11 +20,21 @@ import (
 	"github.com/cairnkv/cairn/raftnode"
 )
 
-// raftAdapter is the member's raft node as the transport sees it.
+// raftAdapter is the member's raft node as the transport sees it. The
+// transport exists before the node (the node needs it to send), so until
+// the node is running the adapter drops what it is handed.
 type raftAdapter Server
+
+var errNodeNotReady = errors.New("server: raft node not started yet")
+
+func (r *raftAdapter) raftNode() *raftnode.Node { return (*Server)(r).running.Load() }
 
 func (r *raftAdapter) Process(ctx context.Context, m *raftpb.Message) error {
 	s := (*Server)(r)
+	n := r.raftNode()
+	if n == nil {
+		return errNodeNotReady
+	}
 	if s.members.IsRemoved(m.GetFrom()) {
 		return fmt.Errorf("server: message from removed member %x", m.GetFrom())
 	}
@@ -45,20 +55,26 @@ func (r *raftAdapter) Process(ctx context.Context, m *raftpb.Message) error {
 			defer func() { <-s.propSem }()
 			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ElectionTimeout)
 			defer cancel()
-			_ = s.node.Process(ctx, m)
+			_ = n.Process(ctx, m)
 		}()
 		return nil
 	}
-	return s.node.Process(ctx, m)
+	return n.Process(ctx, m)
 }
 
 // errProposalBacklog: too many forwarded proposals are waiting for raft.
 var errProposalBacklog = errors.New("server: dropped a forwarded proposal: too many waiting")
 
-func (r *raftAdapter) ReportUnreachable(id uint64) { (*Server)(r).node.ReportUnreachable(id) }
+func (r *raftAdapter) ReportUnreachable(id uint64) {
+	if n := r.raftNode(); n != nil {
+		n.ReportUnreachable(id)
+	}
+}
 
 func (r *raftAdapter) ReportSnapshot(id uint64, status raft.SnapshotStatus) {
-	(*Server)(r).node.ReportSnapshot(id, status)
+	if n := r.raftNode(); n != nil {
+		n.ReportSnapshot(id, status)
+	}
 }
 
 // syncPeers makes the transport's peers the member list's.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
+	"github.com/cairnkv/cairn/transport"
 )
 
 // The peer port serves the raft transport (under /raft/) and a few small
@@ -144,6 +145,8 @@ func (s *Server) callPeer(ctx context.Context, method string, urls []string, pat
 			return 0, err
 		}
 		req.Header.Set(clusterIDHeader, fmt.Sprintf("%x", s.info.ClusterID))
+		// Say who is calling, as the raft transport does on its streams.
+		req.Header.Set(transport.HeaderFrom, strconv.FormatUint(s.info.MemberID, 16))
 		resp, err := s.peerClient.Do(req)
 		if err != nil {
 			lastErr = err
@@ -170,8 +173,12 @@ func (s *Server) askLeader(ctx context.Context, path string, id string) (leaseAn
 	if lead == 0 || m == nil {
 		return a, errNoLeader
 	}
-	if _, err := s.callPeer(ctx, http.MethodPost, m.PeerURLs, path+"?id="+id, &a); err != nil {
+	code, err := s.callPeer(ctx, http.MethodPost, m.PeerURLs, path+"?id="+id, &a)
+	if err != nil {
 		return a, err
+	}
+	if code != http.StatusOK {
+		return a, fmt.Errorf("server: leader answered %s to %s", http.StatusText(code), path)
 	}
 	switch {
 	case a.NotFound:

@@ -54,6 +54,9 @@ type Server struct {
 	learner atomic.Bool
 	// propSem bounds forwarded proposals waiting to step into raft.
 	propSem chan struct{}
+	// running is node once it has started, for the transport's callbacks,
+	// which may come from its goroutines while node is being assigned.
+	running atomic.Pointer[raftnode.Node]
 
 	ids     *idGenerator
 	waits   *waitRegistry
@@ -181,6 +184,7 @@ func start(cfg *Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.running.Store(s.node)
 	// Peers and the peer port come after the node exists: the transport
 	// hands what it receives straight to it.
 	for _, m := range boot.peers {
