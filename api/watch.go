@@ -34,6 +34,7 @@ type watchSession struct {
 	mu       sync.Mutex
 	progress map[int64]bool // watchers that asked for progress_notify
 	fragment map[int64]bool
+	live     map[int64]bool // watchers created and not canceled
 
 	closec chan struct{}
 }
@@ -45,6 +46,7 @@ func (w *watchServer) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb.
 		ctrl:     make(chan *pb.WatchResponse, 16),
 		progress: map[int64]bool{},
 		fragment: map[int64]bool{},
+		live:     map[int64]bool{},
 		closec:   make(chan struct{}),
 	}
 	defer sess.ws.Close()
@@ -77,6 +79,7 @@ func (w *watchSession) recvLoop() error {
 			id := req.GetCancelRequest().WatchId
 			if w.ws.Cancel(id) {
 				w.mu.Lock()
+				delete(w.live, id)
 				delete(w.progress, id)
 				delete(w.fragment, id)
 				w.mu.Unlock()
@@ -102,7 +105,6 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) {
 	if len(key) == 0 {
 		key = []byte{0} // the smallest key, as etcd does
 	}
-	rev := w.ws.Rev()
 	o := mvcc.WatchOptions{ID: c.WatchId, Key: key, End: end, StartRev: c.StartRevision, PrevKV: c.PrevKv}
 	for _, f := range c.Filters {
 		switch f {
@@ -112,23 +114,28 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) {
 			o.NoDelete = true
 		}
 	}
-	// Register options before the watcher exists so its first events see them.
+	// w.mu is held across Watch so the send loop, which checks live under
+	// it, cannot see this watcher's first events before it is marked live.
+	w.mu.Lock()
 	id, err := w.ws.Watch(o)
-	resp := &pb.WatchResponse{Header: w.s.header(rev), WatchId: id, Created: true}
+	// The header's revision is read after the watcher exists, as etcd
+	// does: a write committed in between is delivered by the watcher, so
+	// the header never claims a revision whose event the stream misses.
+	resp := &pb.WatchResponse{Header: w.s.header(0), WatchId: id, Created: true}
 	if err != nil {
 		resp.WatchId = -1
 		resp.Canceled = true
 		resp.CancelReason = err.Error()
 	} else {
-		w.mu.Lock()
+		w.live[id] = true
 		if c.ProgressNotify {
 			w.progress[id] = true
 		}
 		if c.Fragment {
 			w.fragment[id] = true
 		}
-		w.mu.Unlock()
 	}
+	w.mu.Unlock()
 	w.sendCtrl(resp)
 }
 
@@ -168,7 +175,15 @@ func (w *watchSession) sendLoop() error {
 				Canceled:        r.CompactRevision != 0,
 			}
 			if r.WatchID != mvcc.ProgressWatchID && !announced[r.WatchID] {
-				pending[r.WatchID] = append(pending[r.WatchID], resp)
+				w.mu.Lock()
+				live := w.live[r.WatchID]
+				w.mu.Unlock()
+				if live {
+					// Created, but its "created" response has not gone
+					// out yet: hold the events until it has.
+					pending[r.WatchID] = append(pending[r.WatchID], resp)
+				}
+				// Otherwise the watcher was canceled: drop its leftovers.
 				continue
 			}
 			if err := w.send(resp); err != nil {
@@ -183,6 +198,9 @@ func (w *watchSession) sendLoop() error {
 			}
 			if r.CompactRevision != 0 {
 				delete(announced, r.WatchID)
+				w.mu.Lock()
+				delete(w.live, r.WatchID)
+				w.mu.Unlock()
 			}
 		case <-ticker.C:
 			ids := map[int64]bool{}

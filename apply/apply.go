@@ -58,11 +58,17 @@ func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms, members *membe
 func (a *Applier) Apply(index uint64, req *pb.InternalRaftRequest) (*Result, error) {
 	t := a.store.Write()
 	res := a.dispatch(t, req)
-	if res.Err != nil && t.Changed() {
-		// A failed request must leave no trace. Requests are checked
-		// before they write, so this is a bug; refuse to commit it.
+	if res.Err != nil {
+		// A failed request leaves no trace. Requests are checked before
+		// they write, but a transaction can still fail half-way (a put
+		// with ignore_value after a delete of its key in the same
+		// branch); every member reaches the same failure on the same
+		// state, so dropping the writes is deterministic.
 		t.Abort()
-		return nil, fmt.Errorf("apply: entry %d failed after writing: %w", index, res.Err)
+		if err := a.ApplyNoop(index); err != nil {
+			return nil, err
+		}
+		return res, nil
 	}
 	if err := t.End(index); err != nil {
 		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)

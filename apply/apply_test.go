@@ -606,3 +606,26 @@ func TestCompactionEntry(t *testing.T) {
 		t.Fatalf("compacting the future: %v", res.Err)
 	}
 }
+
+// A transaction that fails half-way (a put with ignore_value of a key a
+// from-key delete earlier in the branch removed) must leave no trace and
+// must not stop the member: every member reaches the same failure.
+func TestTxnFailingAfterAWriteLeavesNoTrace(t *testing.T) {
+	m := newMember(t)
+	m.put("b", "1", 0)
+	rev := m.store.Rev()
+	_, err := m.txn(&pb.TxnRequest{Success: []*pb.RequestOp{
+		{Request: &pb.RequestOp_RequestDeleteRange{RequestDeleteRange: &pb.DeleteRangeRequest{Key: []byte("a"), RangeEnd: []byte{0}}}},
+		{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("b"), IgnoreValue: true}}},
+	}})
+	if !errors.Is(err, apply.ErrKeyNotFound) {
+		t.Fatalf("txn = %v, want %v", err, apply.ErrKeyNotFound)
+	}
+	if m.store.Rev() != rev {
+		t.Fatalf("revision %d after a failed txn, want %d", m.store.Rev(), rev)
+	}
+	if v, _, ok := m.get("b"); !ok || v != "1" {
+		t.Fatalf("b = %q %v after a failed txn, want 1", v, ok)
+	}
+	m.put("c", "2", 0) // the member goes on applying
+}

@@ -105,6 +105,7 @@ type Node struct {
 	readc  chan raft.ReadState
 	leadc  chan uint64
 
+	snapWG   sync.WaitGroup // the background log snapshot, if any
 	lead     atomic.Uint64
 	term     atomic.Uint64
 	commit   atomic.Uint64
@@ -283,6 +284,15 @@ func (n *Node) Stop() {
 		close(n.stopc)
 	}
 	<-n.donec
+	n.snapWG.Wait()
+}
+
+// SnapshotIndex is the index of the newest snapshot marker in the WAL: the
+// state machine must hold at least this much before it applies entries.
+func (n *Node) SnapshotIndex() uint64 {
+	n.confMu.Lock()
+	defer n.confMu.Unlock()
+	return n.snapIndex
 }
 
 func (n *Node) fail(err error) {
@@ -324,21 +334,42 @@ func (n *Node) run() {
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil && rd.SoftState.Lead != n.lead.Load() {
 		n.lead.Store(rd.SoftState.Lead)
-		select {
-		case n.leadc <- rd.SoftState.Lead:
-		default:
-			n.lg.Warn("raftnode: leader change not consumed", "lead", rd.SoftState.Lead)
+		// Never block the Ready loop; if the consumer is behind, the
+		// newest leader is what it must see, so drop the oldest.
+		for {
+			select {
+			case n.leadc <- rd.SoftState.Lead:
+			default:
+				select {
+				case <-n.leadc:
+				default:
+				}
+				continue
+			}
+			break
 		}
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		n.term.Store(rd.HardState.GetTerm())
 		n.commit.Store(rd.HardState.GetCommit())
 	}
-	for _, rs := range rd.ReadStates {
+	// Read states never block the Ready loop either: only the newest
+	// answers a waiting read round (older ones are for abandoned rounds),
+	// as etcd does.
+	if k := len(rd.ReadStates); k > 0 {
+		rs := rd.ReadStates[k-1]
 		select {
 		case n.readc <- rs:
-		case <-n.stopc:
-			return nil
+		default:
+			select {
+			case <-n.readc:
+			default:
+			}
+			select {
+			case n.readc <- rs:
+			default:
+				n.lg.Warn("raftnode: read state dropped", "index", rs.Index)
+			}
 		}
 	}
 	// A leader may send its appends while it writes them itself (raft
@@ -421,7 +452,9 @@ func (n *Node) MaybeSnapshot(index uint64) {
 	if !due || n.cfg.SnapshotCount == 0 || !n.snapping.CompareAndSwap(false, true) {
 		return
 	}
+	n.snapWG.Add(1)
 	go func() {
+		defer n.snapWG.Done()
 		defer n.snapping.Store(false)
 		if err := n.snapshot(index, cs); err != nil {
 			n.lg.Error("raftnode: snapshot failed", "index", index, "err", err)

@@ -130,13 +130,20 @@ func (r *readLoop) readIndex(seq uint64) error {
 			if len(rs.RequestCtx) != 8 || binary.BigEndian.Uint64(rs.RequestCtx) != seq {
 				continue // an answer to an older, abandoned round
 			}
-			select {
-			case <-s.applied.wait(rs.Index):
-				return nil
-			case <-timeout.C:
-				return rpctypes.ErrGRPCTimeoutWaitAppliedIndex
-			case <-s.stopc:
-				return rpctypes.ErrGRPCStopped
+			applied := s.applied.wait(rs.Index)
+			for {
+				select {
+				case <-applied:
+					return nil
+				case <-s.node.ReadStates():
+					// An answer to a re-sent request: not needed now,
+					// but drained so it does not linger.
+					continue
+				case <-timeout.C:
+					return rpctypes.ErrGRPCTimeoutWaitAppliedIndex
+				case <-s.stopc:
+					return rpctypes.ErrGRPCStopped
+				}
 			}
 		case <-retry.C:
 			_ = s.node.ReadIndex(ctx, rctx)

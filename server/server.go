@@ -185,6 +185,17 @@ func start(cfg *Config) (s *Server, err error) {
 		return nil, err
 	}
 	s.running.Store(s.node)
+	if si := s.node.SnapshotIndex(); si > s.store.AppliedIndex() {
+		// The WAL says a snapshot from the leader was accepted, but the
+		// store never finished restoring it (a crash in between): restore
+		// it now, before any entry after it is applied.
+		lg.Warn("server: finishing the restore of a received snapshot", "snapshot-index", si, "store-applied", s.store.AppliedIndex())
+		if err := s.restoreFrom(snapshotStore{s}.path(si)); err != nil {
+			return nil, fmt.Errorf("server: the WAL holds snapshot %d but the store is at %d and the snapshot cannot be restored: %w",
+				si, s.store.AppliedIndex(), err)
+		}
+		s.applied.set(s.store.AppliedIndex())
+	}
 	// Peers and the peer port come after the node exists: the transport
 	// hands what it receives straight to it.
 	for _, m := range boot.peers {

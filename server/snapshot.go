@@ -66,10 +66,12 @@ func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
 	if err := s.restoreFrom(path); err != nil {
 		return err
 	}
-	// Older snapshot files are no longer needed.
+	// Older snapshot files are no longer needed; a newer one may have
+	// arrived meanwhile and is still to be restored. (Names are the
+	// index in fixed-width hex, so they sort by index.)
 	files, _ := filepath.Glob(filepath.Join(snapshotStore{s}.dir(), "*.cairnsnap"))
 	for _, f := range files {
-		if f != path {
+		if filepath.Base(f) < filepath.Base(path) {
 			os.Remove(f)
 		}
 	}
