@@ -1,0 +1,158 @@
+package robustness
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// record is one finished request: who asked what, when, and the answer.
+// Times are nanoseconds since the history began, from the monotonic
+// clock.
+type record struct {
+	Client int
+	Input  kvInput
+	Output kvOutput
+	Call   int64
+	Return int64
+}
+
+// history is what every client of one run did, safe for concurrent use.
+type history struct {
+	start time.Time
+	// Init is the store just before the load, which the model starts
+	// from.
+	Init kvState
+
+	mu      sync.Mutex
+	records []record
+}
+
+func newHistory(init kvState) *history {
+	return &history{start: time.Now(), Init: init}
+}
+
+// now is the time to stamp a call or return with.
+func (h *history) now() int64 { return int64(time.Since(h.start)) }
+
+func (h *history) add(r record) {
+	h.mu.Lock()
+	h.records = append(h.records, r)
+	h.mu.Unlock()
+}
+
+// Records returns a copy of what was recorded so far.
+func (h *history) Records() []record {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]record(nil), h.records...)
+}
+
+// operations converts records to porcupine's form. A request with an
+// unknown outcome may take effect at any time after its call, so it
+// returns at +∞; a read with an unknown outcome changed nothing and
+// told nothing, so it is left out.
+func operations(recs []record) []porcupine.Operation {
+	ops := make([]porcupine.Operation, 0, len(recs))
+	for _, r := range recs {
+		ret := r.Return
+		if r.Output.Unknown {
+			if r.Input.Kind == opGet {
+				continue
+			}
+			ret = math.MaxInt64
+		}
+		ops = append(ops, porcupine.Operation{ClientId: r.Client, Input: r.Input, Call: r.Call, Output: r.Output, Return: ret})
+	}
+	return ops
+}
+
+// checkTimeout bounds porcupine's search. Revisions pin most of the
+// order, so a bounded run's history checks in well under a second; a
+// timeout is reported, not taken as a pass.
+const checkTimeout = 3 * time.Minute
+
+// linearizability is the outcome of checking one history.
+type linearizability struct {
+	Result porcupine.CheckResult
+	// Dir holds history.json and history.html when Result is not Ok.
+	Dir string
+}
+
+// checkLinearizable runs porcupine over recs. Unless the history is
+// linearizable it saves the history and its visualization into outDir
+// (made if need be), so that a failure can be looked at and replayed.
+func checkLinearizable(init kvState, recs []record, outDir string) (linearizability, error) {
+	model := kvModel(init)
+	res, info := porcupine.CheckOperationsVerbose(model, operations(recs), checkTimeout)
+	out := linearizability{Result: res}
+	if res == porcupine.Ok || outDir == "" {
+		return out, nil
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return out, fmt.Errorf("robustness: %w", err)
+	}
+	out.Dir = outDir
+	if err := saveHistory(filepath.Join(outDir, "history.json"), init, recs); err != nil {
+		return out, err
+	}
+	if err := porcupine.VisualizePath(model, info, filepath.Join(outDir, "history.html")); err != nil {
+		return out, fmt.Errorf("robustness: visualize history into %s: %w", outDir, err)
+	}
+	return out, nil
+}
+
+// savedHistory is the file form of a history, for replay.
+type savedHistory struct {
+	Init    kvState
+	Records []record
+}
+
+func saveHistory(path string, init kvState, recs []record) error {
+	b, err := json.MarshalIndent(savedHistory{Init: init, Records: recs}, "", " ")
+	if err != nil {
+		return fmt.Errorf("robustness: encode history: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("robustness: save history: %w", err)
+	}
+	return nil
+}
+
+func loadHistory(path string) (savedHistory, error) {
+	var h savedHistory
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return h, fmt.Errorf("robustness: load history: %w", err)
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return h, fmt.Errorf("robustness: decode history %s: %w", path, err)
+	}
+	return h, nil
+}
+
+// checkClientRevisions reports every time a client was told a revision
+// older than one it had already been told: each client issues one
+// request at a time, so under linearizability its view only moves
+// forward.
+func checkClientRevisions(recs []record) []string {
+	var violations []string
+	last := make(map[int]record)
+	for _, r := range recs { // in the order each client finished, per client
+		if r.Output.Unknown {
+			continue
+		}
+		if prev, ok := last[r.Client]; ok && r.Output.Rev < prev.Output.Rev {
+			violations = append(violations, fmt.Sprintf("client %d: %s after %s: revision went back from %d to %d",
+				r.Client, describeOp(r.Input, r.Output), describeOp(prev.Input, prev.Output), prev.Output.Rev, r.Output.Rev))
+		}
+		last[r.Client] = r
+	}
+	return violations
+}
