@@ -162,6 +162,32 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	lg.Info("transport: stream from peer open")
 
+	// Keep-alive: one byte on the response body every KeepAliveInterval
+	// tells the sender its stream still reaches this member. Through a
+	// proxy, the sender's writes may keep succeeding into buffers long
+	// after the path behind the proxy died; this silence is how it learns.
+	kaDone := make(chan struct{})
+	defer close(kaDone)
+	go func() {
+		tk := time.NewTicker(t.cfg.KeepAliveInterval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-kaDone:
+				return
+			case <-in.ctx.Done():
+				return
+			case <-tk.C:
+				if _, err := w.Write([]byte{0}); err != nil {
+					return
+				}
+				if err := in.rc.Flush(); err != nil {
+					return
+				}
+			}
+		}
+	}()
+
 	fr := newFrameReader(bufio.NewReaderSize(r.Body, 64<<10), t.cfg.MaxFrameSize)
 	for {
 		m, err := fr.next()

@@ -24,6 +24,7 @@ var (
 	errURLsChanged  = errors.New("peer URLs changed")
 	errNoURLs       = errors.New("peer has no usable URLs")
 	errPeerEnded    = errors.New("peer ended the stream")
+	errPeerSilent   = errors.New("no keep-alive from the peer")
 )
 
 // peer is the sending side for one remote member: a bounded queue, the
@@ -258,13 +259,41 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 
 	// The receiver answers nothing on the response body; when it ends,
 	// the receiver (or a proxy in between) has closed the stream.
+	// The receiver sends a keep-alive byte on the response body every
+	// KeepAliveInterval; a stream silent for KeepAliveTimeout is dead
+	// somewhere between here and the peer (a proxy may still be taking
+	// our writes), so it is dropped and redialled.
+	var heard atomic.Int64
+	heard.Store(time.Now().UnixNano())
 	var watch sync.WaitGroup
 	watch.Go(func() {
-		_, err := io.Copy(io.Discard, resp.Body)
-		if err == nil {
-			err = errPeerEnded
+		buf := make([]byte, 512)
+		for {
+			_, err := resp.Body.Read(buf)
+			heard.Store(time.Now().UnixNano())
+			if err != nil {
+				if err == io.EOF {
+					err = errPeerEnded
+				}
+				abort(err)
+				return
+			}
 		}
-		abort(err)
+	})
+	watch.Go(func() {
+		tk := time.NewTicker(p.t.cfg.KeepAliveInterval)
+		defer tk.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				if time.Since(time.Unix(0, heard.Load())) > p.t.cfg.KeepAliveTimeout {
+					abort(errPeerSilent)
+					return
+				}
+			}
+		}
 	})
 	abort(p.writeLoop(ctx, pw, abort))
 	resp.Body.Close()

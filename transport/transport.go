@@ -38,6 +38,8 @@ const (
 	DefaultDialTimeout          = 2 * time.Second
 	DefaultWriteTimeout         = 5 * time.Second
 	DefaultSnapshotWriteTimeout = 30 * time.Second
+	DefaultKeepAliveInterval    = 500 * time.Millisecond
+	DefaultKeepAliveTimeout     = 3 * time.Second
 	DefaultQueueSize            = 4096
 	DefaultMaxFrameSize         = 64 << 20
 	DefaultMinBackoff           = 50 * time.Millisecond
@@ -105,6 +107,12 @@ type Config struct {
 	// for this long: the peer (or the network) has stopped taking bytes.
 	// Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// KeepAliveInterval is how often a stream's receiver sends a
+	// keep-alive byte back; KeepAliveTimeout is how long a sender waits
+	// without one before it redials. Defaults DefaultKeepAliveInterval
+	// and DefaultKeepAliveTimeout.
+	KeepAliveInterval time.Duration
+	KeepAliveTimeout  time.Duration
 	// SnapshotWriteTimeout is WriteTimeout for snapshot bodies, longer
 	// because the receiver may pause to persist. Default
 	// DefaultSnapshotWriteTimeout.
@@ -127,6 +135,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.KeepAliveInterval <= 0 {
+		c.KeepAliveInterval = DefaultKeepAliveInterval
+	}
+	if c.KeepAliveTimeout <= 0 {
+		c.KeepAliveTimeout = DefaultKeepAliveTimeout
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
