@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// key names one cell group of the table: a target and a workload.
+type key struct{ target, workload string }
+
+// sample is one workload run against one target.
+type sample struct {
+	opsPerSec float64
+	p50, p99  float64 // seconds
+	rss       int64   // peak RSS of the largest member, bytes
+	disk      int64   // data directory of the largest member, bytes
+}
+
+func setup(ctx context.Context, cl *cluster, w workload) error {
+	c, err := clientv3.New(clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return w.setup(sctx, c)
+}
+
+var (
+	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	pctRe = regexp.MustCompile(`(?m)^\s*(50|99)% in ([0-9.eE+-]+) secs`)
+)
+
+// parseReport reads the last summary etcd's benchmark tool printed (watch
+// prints two: creating the watchers, then receiving events; the second is
+// the one that matters).
+func parseReport(out string) (sample, error) {
+	if i := strings.LastIndex(out, "Summary:"); i >= 0 {
+		out = out[i:]
+	}
+	var s sample
+	m := rpsRe.FindStringSubmatch(out)
+	if m == nil {
+		return s, errors.New("no Requests/sec in output")
+	}
+	s.opsPerSec, _ = strconv.ParseFloat(m[1], 64)
+	for _, m := range pctRe.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		if m[1] == "50" {
+			s.p50 = v
+		} else {
+			s.p99 = v
+		}
+	}
+	if strings.Contains(out, "Error distribution") {
+		return s, errors.New("some requests failed")
+	}
+	return s, nil
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	if len(xs)%2 == 1 {
+		return xs[len(xs)/2]
+	}
+	return (xs[len(xs)/2-1] + xs[len(xs)/2]) / 2
+}
+
+func med(ss []sample, f func(sample) float64) float64 {
+	var xs []float64
+	for _, s := range ss {
+		xs = append(xs, f(s))
+	}
+	return median(xs)
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// renderTable is the markdown table of medians: throughput with the ratio
+// Cairn/etcd and the ceiling, then latency, memory and disk side by side.
+func renderTable(ws []workload, results map[key][]sample, o options) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Medians of %d rounds (scale %g, %s, 1-minute load average %s before, %s after). Cairn/etcd is the median of the per-round ratios. Latencies in ms; RSS is the server's peak (VmHWM) during the workload; disk is the data directory's allocated size after it (largest member for 3-member rows).\n\n",
+		o.rounds, o.scale, o.took, o.loadBefore, o.loadAfter)
+	b.WriteString("| workload | etcd ops/s | Cairn ops/s | Cairn/etcd | ceiling ops/s | p50 etcd / Cairn | p99 etcd / Cairn | peak RSS MiB etcd / Cairn | disk MiB etcd / Cairn |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	ops := func(s sample) float64 { return s.opsPerSec }
+	p50 := func(s sample) float64 { return s.p50 * 1e3 }
+	p99 := func(s sample) float64 { return s.p99 * 1e3 }
+	rss := func(s sample) float64 { return mib(s.rss) }
+	disk := func(s sample) float64 { return mib(s.disk) }
+	for _, w := range ws {
+		e, c := results[key{"etcd", w.name}], results[key{"Cairn", w.name}]
+		// The ratio pairs each round's Cairn run with that round's etcd
+		// run, seconds apart, so outside load that came and went between
+		// rounds cancels out.
+		ratio := "–"
+		var ratios []float64
+		for i := range min(len(e), len(c)) {
+			if e[i].opsPerSec > 0 {
+				ratios = append(ratios, c[i].opsPerSec/e[i].opsPerSec)
+			}
+		}
+		if len(ratios) > 0 {
+			ratio = fmt.Sprintf("%.2f×", median(ratios))
+		}
+		ceil := "–"
+		if cs := results[key{"ceiling", w.name}]; len(cs) > 0 {
+			ceil = fmt.Sprintf("%.0f", med(cs, ops))
+		}
+		lat50, lat99 := "–", "–"
+		if !w.noLatency {
+			lat50 = fmt.Sprintf("%.2f / %.2f", med(e, p50), med(c, p50))
+			lat99 = fmt.Sprintf("%.2f / %.2f", med(e, p99), med(c, p99))
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %.0f / %.0f | %.1f / %.1f |\n",
+			w.name, med(e, ops), med(c, ops), ratio, ceil, lat50, lat99,
+			med(e, rss), med(c, rss), med(e, disk), med(c, disk))
+	}
+	b.WriteString("\n")
+	for _, w := range ws {
+		fmt.Fprintf(&b, "- **%s**: %s.\n", w.name, w.describe)
+	}
+	return b.String()
+}
