@@ -101,25 +101,13 @@ func freezeLeader(t *testing.T, c *testcluster.Cluster) {
 
 func TestKillLeader(t *testing.T) { runScenario(t, "kill-leader", killLeader) }
 func TestKillFollower(t *testing.T) {
-	skipKnown(t, "a SIGKILLed follower, restarted, never hears from the leader again (pre-votes unanswered, 'no leader yet' for 30s): the leader's stream to it is not re-established")
 	runScenario(t, "kill-follower", killFollower)
 }
 
 func TestIsolateLeader(t *testing.T) {
-	skipKnown(t, "after Heal the old leader never catches up (WaitConverged: did not reach the revision; watchers on it stall): likely the same stale peer stream as TestKillFollower")
 	runScenario(t, "isolate-leader", isolateLeader)
 }
 
-// envKnown set to 1 runs the scenarios skipped for a known Cairn fault.
-const envKnown = "CAIRN_ROBUSTNESS_KNOWN"
-
-// skipKnown skips a scenario that fails against the current Cairn for a
-// reason already reported, unless CAIRN_ROBUSTNESS_KNOWN=1.
-func skipKnown(t *testing.T, why string) {
-	if os.Getenv(envKnown) != "1" {
-		t.Skipf("known Cairn fault, run with %s=1: %s", envKnown, why)
-	}
-}
 func TestFreezeLeader(t *testing.T) { runScenario(t, "freeze-leader", freezeLeader) }
 
 // runScenario loads a fresh cluster with the workload while it repeats
