@@ -93,23 +93,26 @@ func initialClusterFromName(name string, peerURLs []url.URL) string {
 // address (except "localhost"), as etcd does: a name may resolve to an
 // address the member cannot bind.
 func checkBindURLs(us []url.URL) error {
-	for _, u := range us {
-		if u.Scheme == "unix" || u.Scheme == "unixs" {
-			continue
-		}
-		host, _, err := net.SplitHostPort(u.Host)
-		if err != nil {
-			return err
-		}
+	return checkHosts(us, func(host string, u url.URL) error {
 		if host != "localhost" && net.ParseIP(host) == nil {
 			return fmt.Errorf("expected IP in URL for binding (%s)", u.String())
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // checkHostURLs rejects advertised URLs with an empty host, as etcd does.
 func checkHostURLs(us []url.URL) error {
+	return checkHosts(us, func(host string, u url.URL) error {
+		if host == "" {
+			return fmt.Errorf("unexpected empty host (%s)", u.String())
+		}
+		return nil
+	})
+}
+
+// checkHosts runs check on the host of every network (non-unix) URL.
+func checkHosts(us []url.URL, check func(host string, u url.URL) error) error {
 	for _, u := range us {
 		if u.Scheme == "unix" || u.Scheme == "unixs" {
 			continue
@@ -118,8 +121,8 @@ func checkHostURLs(us []url.URL) error {
 		if err != nil {
 			return err
 		}
-		if host == "" {
-			return fmt.Errorf("unexpected empty host (%s)", u.String())
+		if err := check(host, u); err != nil {
+			return err
 		}
 	}
 	return nil
