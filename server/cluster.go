@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -326,16 +325,6 @@ func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed b
 		time.AfterFunc(time.Second, s.Stop)
 	}
 	return nil
-}
-
-// memberIDs lists member IDs in order, for logs.
-func memberIDs(ms []*membership.Member) []string {
-	out := make([]string, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, fmt.Sprintf("%x", m.ID))
-	}
-	sort.Strings(out)
-	return out
 }
 
 // IsLearner reports whether this member is a learner, which serves only

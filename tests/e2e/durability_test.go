@@ -15,7 +15,7 @@ import (
 // middle of a write load and checks, after a restart, that every put the
 // client saw succeed is there with exactly the revision it was told.
 func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
-	m, cli, ctx := start(t)
+	m, _, ctx := start(t)
 	const writers = 16
 
 	type ack struct {
@@ -66,7 +66,7 @@ func TestCrashKeepsEveryAcknowledgedWrite(t *testing.T) {
 	t.Logf("%d puts acknowledged before SIGKILL, up to revision %d", total, maxRev)
 
 	m.Start()
-	cli = m.Client(t)
+	cli := m.Client(t)
 	resp, err := cli.Get(ctx, "crash/", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
