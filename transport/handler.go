@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -166,9 +167,13 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 	// tells the sender its stream still reaches this member. Through a
 	// proxy, the sender's writes may keep succeeding into buffers long
 	// after the path behind the proxy died; this silence is how it learns.
+	// The handler must not return while the keep-alive goroutine may be
+	// writing (net/http finishes the response then): close, then wait.
+	var kaWG sync.WaitGroup
 	kaDone := make(chan struct{})
+	defer kaWG.Wait()
 	defer close(kaDone)
-	go func() {
+	kaWG.Go(func() {
 		tk := time.NewTicker(t.cfg.KeepAliveInterval)
 		defer tk.Stop()
 		for {
@@ -178,6 +183,8 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 			case <-in.ctx.Done():
 				return
 			case <-tk.C:
+				// A peer that stops reading must not pin this goroutine.
+				_ = in.rc.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
 				if _, err := w.Write([]byte{0}); err != nil {
 					return
 				}
@@ -186,7 +193,7 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-	}()
+	})
 
 	fr := newFrameReader(bufio.NewReaderSize(r.Body, 64<<10), t.cfg.MaxFrameSize)
 	for {
