@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,19 +16,6 @@ import (
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
-// etcdctlPath is the official etcdctl that scripts/install-tools.sh
-// builds into bin/ at the repository root; tests using it skip without it.
-func etcdctlPath(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "bin", "etcdctl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no official etcdctl at %s: run scripts/install-tools.sh", p)
-	}
-	return p
-}
 
 // ctl runs etcdctl against every member of a cluster.
 type ctl struct {
@@ -127,7 +113,7 @@ func tableColumn(table, header string) int {
 // health across the cluster, move-leader, and a learner added, promoted
 // and removed.
 func TestEtcdctlClusterCommands(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	c := testcluster.New(t, testcluster.Config{Size: 3})
 	ctl := ctl{t, path, c}
 	ids := c.MemberIDs(t)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,19 +16,6 @@ import (
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
-// etcdctlPath is the official etcdctl that scripts/install-tools.sh builds
-// into bin/ at the repository root; tests using it skip without it.
-func etcdctlPath(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "bin", "etcdctl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("no official etcdctl at %s: run scripts/install-tools.sh", p)
-	}
-	return p
-}
 
 // ctl runs etcdctl against the member, with stdin if given, and returns
 // its standard output; it fails the test if etcdctl fails.
@@ -77,7 +63,7 @@ func (c ctl) want(stdin, want string, args ...string) {
 }
 
 func TestEtcdctlKV(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	m, _, _ := start(t)
 	c := ctl{t, path, m}
 
@@ -122,7 +108,7 @@ func TestEtcdctlKV(t *testing.T) {
 }
 
 func TestEtcdctlTxn(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	m, _, _ := start(t)
 	c := ctl{t, path, m}
 	c.want("", "OK\n", "put", "a", "x")
@@ -147,7 +133,7 @@ func TestEtcdctlTxn(t *testing.T) {
 }
 
 func TestEtcdctlWatch(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	m, cli, ctx := start(t)
 	c := ctl{t, path, m}
 	c.want("", "OK\n", "put", "w", "v1")
@@ -204,7 +190,7 @@ func TestEtcdctlWatch(t *testing.T) {
 }
 
 func TestEtcdctlLeaseAndCompaction(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	m, _, _ := start(t)
 	c := ctl{t, path, m}
 
@@ -240,7 +226,7 @@ func TestEtcdctlLeaseAndCompaction(t *testing.T) {
 }
 
 func TestEtcdctlEndpointAndMember(t *testing.T) {
-	path := etcdctlPath(t)
+	path := testcluster.Etcdctl(t)
 	m, cli, ctx := start(t)
 	c := ctl{t, path, m}
 	st, err := cli.Status(ctx, m.Endpoint())
