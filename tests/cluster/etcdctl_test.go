@@ -16,7 +16,6 @@ import (
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
-
 // ctl runs etcdctl against every member of a cluster.
 type ctl struct {
 	t    *testing.T

@@ -16,7 +16,6 @@ import (
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
-
 // ctl runs etcdctl against the member, with stdin if given, and returns
 // its standard output; it fails the test if etcdctl fails.
 type ctl struct {

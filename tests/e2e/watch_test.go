@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cairnkv/cairn/internal/testcluster"
 	"math"
 	"strings"
 	"sync"
@@ -400,20 +401,7 @@ func TestManyWatchesOnOneStream(t *testing.T) {
 
 func TestWatchSlowConsumerDoesNotBlockWritersOrLoseEvents(t *testing.T) {
 	m, cli, ctx := start(t)
-	// The watch gets a connection of its own with gRPC's smallest flow
-	// control windows (which also turns off their growth): once 64 KiB are
-	// unread, the server cannot send more on it.
-	conn, err := grpc.NewClient(strings.TrimPrefix(m.Endpoint(), "http://"),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ws, err := pb.NewWatchClient(conn).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := slowWatchStream(t, ctx, m)
 	startRev := rev(t, ctx, cli) + 1
 	createWatch(t, ws, &pb.WatchCreateRequest{Key: []byte("slow/"), RangeEnd: []byte("slow0"), StartRevision: startRev})
 
@@ -637,17 +625,7 @@ func TestWatchFromFutureRevisionWaits(t *testing.T) {
 // skip the compacted events silently.
 func TestWatchSlowConsumerCompactedUnderneath(t *testing.T) {
 	m, cli, ctx := start(t)
-	conn, err := grpc.NewClient(strings.TrimPrefix(m.Endpoint(), "http://"),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ws, err := pb.NewWatchClient(conn).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ws := slowWatchStream(t, ctx, m)
 	startRev := rev(t, ctx, cli) + 1
 	createWatch(t, ws, &pb.WatchCreateRequest{Key: []byte("c/"), RangeEnd: []byte("c0"), StartRevision: startRev})
 
@@ -696,4 +674,24 @@ func TestWatchSlowConsumerCompactedUnderneath(t *testing.T) {
 			return // every event arrived, the one after the compaction too
 		}
 	}
+}
+
+// slowWatchStream opens a Watch stream on a connection of its own with
+// gRPC's smallest flow-control windows (which also turns off their
+// growth): once 64 KiB are unread, the server cannot send more on it, so
+// a test that stops reading makes a slow consumer.
+func slowWatchStream(t *testing.T, ctx context.Context, m *testcluster.Member) pb.Watch_WatchClient {
+	t.Helper()
+	conn, err := grpc.NewClient(strings.TrimPrefix(m.Endpoint(), "http://"),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ws, err := pb.NewWatchClient(conn).Watch(ctx, grpc.MaxCallRecvMsgSize(math.MaxInt32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws
 }
