@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/cairnkv/cairn/internal/testcluster"
 	"math"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
 // collect reads events from wc until it has n, failing on a response
