@@ -10,12 +10,22 @@
 //
 // Persistence order in the Ready loop, and why it is safe:
 //
-//  1. Save HardState and new entries to the WAL, fsync (one fsync for all
-//     the proposals that arrived since the last Ready: group commit).
-//  2. Append the entries to the in-memory raft log.
-//  3. Send messages to peers.
-//  4. Hand committed entries to the apply loop.
-//  5. Advance.
+//  0. A leader sends its messages first (its appends travel while it
+//     writes its own copy, raft thesis 10.2.1).
+//  1. A snapshot from the leader: save its marker to the WAL first (the
+//     WAL refuses entries that do not follow the newest marker).
+//  2. Save HardState and new entries to the WAL and fsync, one fsync for
+//     all the proposals since the last Ready (group commit); skip the
+//     fsync when raft says nothing needs it (only the commit index moved).
+//  3. Install the snapshot in, and append the entries to, the in-memory
+//     raft log.
+//  4. Anyone but the leader sends its messages now: a vote or an append
+//     acknowledgement never promises state that is not durable.
+//  5. Hand the snapshot and the committed entries to the apply loop.
+//  6. Advance.
+//
+// Read states and leader changes are handed on without ever blocking the
+// loop (the newest wins).
 //
 // Raft only reports an entry committed after the leader's own copy is
 // stable (the leader acknowledges its own append after Advance), so a
@@ -23,7 +33,10 @@
 // store applies entries without fsync and records the applied index in
 // the same atomic batch; after a crash the member replays the WAL from
 // the store's applied index. A log snapshot only marks the WAL as
-// released after the store has been flushed past the snapshot index.
+// released after the store has been flushed past the snapshot index. A
+// snapshot received from the leader is marked in the WAL before the store
+// is restored from it; if the member crashes in between, the server sees
+// the marker ahead of the store at start-up and restores first.
 package raftnode
 
 import (
