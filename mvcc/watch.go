@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/cairnkv/cairn/internal/failpoint"
+
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
@@ -320,6 +322,9 @@ func (h *watchHub) publish(rev int64, events []*mvccpb.Event) {
 				break
 			}
 		}
+	}
+	if failpoint.Enabled(failpoint.DropWatchEvent) && rev%100 == 0 {
+		return // the deliberate bug: synced watchers never see this revision
 	}
 	for w := range targets {
 		if rev < w.startRev {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/failpoint"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
@@ -71,6 +72,9 @@ func newReadLoop(s *Server) *readLoop {
 // LinearizableRead returns once this member has applied everything
 // committed before the call, so a local read that follows is linearizable.
 func (s *Server) LinearizableRead(ctx context.Context) error {
+	if failpoint.Enabled(failpoint.SkipReadIndex) {
+		return nil // the deliberate bug: a stale read where a linearizable one was asked for
+	}
 	r := s.reads
 	r.mu.Lock()
 	round := r.round
