@@ -19,16 +19,23 @@ const (
 	envRace   = "CAIRN_TESTCLUSTER_RACE"
 )
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// builds holds one build per set of build tags, made on first use.
+var builds sync.Map // tags joined by commas → *buildOnce
 
-// binary returns the path of the server binary, building it on first use.
-func binary() (string, error) {
-	buildOnce.Do(func() { buildPath, buildErr = build() })
-	return buildPath, buildErr
+type buildOnce struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// binary returns the path of the server binary built with tags,
+// building it on first use.
+func binary(tags []string) (string, error) {
+	key := strings.Join(tags, ",")
+	v, _ := builds.LoadOrStore(key, &buildOnce{})
+	b := v.(*buildOnce)
+	b.once.Do(func() { b.path, b.err = build(tags) })
+	return b.path, b.err
 }
 
 // build compiles ./cmd/cairn of the enclosing module. The output goes to a
@@ -36,9 +43,10 @@ func binary() (string, error) {
 // package of one checkout share it; go build leaves an up-to-date binary
 // untouched and replaces a stale one by renaming, so a server still
 // running from the old file is not disturbed. A file lock keeps two test
-// binaries from building at once.
-func build() (string, error) {
-	if p := os.Getenv(envBinary); p != "" {
+// binaries from building at once. Build tags (the deliberate bugs of
+// internal/failpoint, say) give the binary a directory of its own.
+func build(tags []string) (string, error) {
+	if p := os.Getenv(envBinary); p != "" && len(tags) == 0 {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return "", fmt.Errorf("testcluster: %s=%q: %w", envBinary, p, err)
@@ -57,6 +65,9 @@ func build() (string, error) {
 	if race {
 		key += "\x00race"
 	}
+	if len(tags) > 0 {
+		key += "\x00tags=" + strings.Join(tags, ",")
+	}
 	sum := sha256.Sum256([]byte(key))
 	dir := filepath.Join(os.TempDir(), "cairn-testcluster-"+hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -72,6 +83,9 @@ func build() (string, error) {
 	args := []string{"build", "-o", out}
 	if race {
 		args = append(args, "-race")
+	}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
 	}
 	args = append(args, "./cmd/cairn")
 	cmd := exec.Command("go", args...)
@@ -108,7 +122,7 @@ func moduleRoot() (string, error) {
 // to start, say).
 func Binary(t testing.TB) string {
 	t.Helper()
-	p, err := binary()
+	p, err := binary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,17 @@ type Config struct {
 	// port, which Partition, Isolate and Heal control. Each member then
 	// listens on Member.PeerURL but advertises Member.ProxyURL.
 	Proxy bool
+	// ClientProxy puts a fault-injecting TCP proxy in front of each
+	// member's client port, which CutClient and HealClient control:
+	// clients of ProxiedEndpoints reach the members through them, while
+	// the harness's own clients (Status, WaitLeader, ...) go direct.
+	ClientProxy bool
+	// BuildTags build the server with these tags (for example
+	// cairn_failpoints), into a binary of its own.
+	BuildTags []string
+	// Env are extra NAME=value environment variables for every member
+	// (for example CAIRN_FAILPOINTS=skipReadIndex).
+	Env []string
 }
 
 // Cluster is a set of members started together with one --initial-cluster.
@@ -42,6 +53,8 @@ type Cluster struct {
 	root    string       // the test's temp dir, holding the data dirs
 	net     *network     // nil without Config.Proxy
 	proxies []*peerProxy // by member index, with Config.Proxy
+	// clientProxies are by member index, with Config.ClientProxy.
+	clientProxies []*tcpProxy
 }
 
 // startAttempts bounds how often New picks new ports when another process
@@ -61,7 +74,7 @@ func New(t testing.TB, cfg Config) *Cluster {
 			cfg.StartTimeout *= 2
 		}
 	}
-	bin, err := binary()
+	bin, err := binary(cfg.BuildTags)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,6 +146,14 @@ func (c *Cluster) addMember(name, bin string) error {
 		c.proxies = append(c.proxies, p)
 		m.ProxyURL = p.URL
 	}
+	if c.cfg.ClientProxy {
+		p, err := listenTCPProxy()
+		if err != nil {
+			return err
+		}
+		c.clientProxies = append(c.clientProxies, p)
+		m.ClientProxyURL = p.URL
+	}
 	c.Members = append(c.Members, m)
 	return nil
 }
@@ -151,6 +172,9 @@ func (c *Cluster) pickPorts(ms []*Member) error {
 			if err := c.proxies[m.index].setTarget(m.PeerURL); err != nil {
 				return err
 			}
+		}
+		if c.cfg.ClientProxy {
+			c.clientProxies[m.index].setTarget(fmt.Sprintf("127.0.0.1:%d", ports[2*i]))
 		}
 	}
 	return nil
@@ -209,6 +233,9 @@ func (c *Cluster) killAll() {
 func (c *Cluster) cleanup() {
 	c.killAll()
 	for _, p := range c.proxies {
+		p.close()
+	}
+	for _, p := range c.clientProxies {
 		p.close()
 	}
 	for _, m := range c.Members {

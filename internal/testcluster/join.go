@@ -26,7 +26,7 @@ import (
 // about it with its AdvertisePeerURL, then Join.
 func (c *Cluster) NewJoiningMember() *Member {
 	c.t.Helper()
-	bin, err := binary()
+	bin, err := binary(c.cfg.BuildTags)
 	if err != nil {
 		c.t.Fatal(err)
 	}

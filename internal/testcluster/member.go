@@ -35,6 +35,9 @@ type Member struct {
 	// PeerURL, which the member advertises to its peers instead; empty
 	// without Config.Proxy.
 	ProxyURL string
+	// ClientProxyURL is the URL of the fault-injecting TCP proxy in
+	// front of ClientURL; empty without Config.ClientProxy.
+	ClientProxyURL string
 	// InitialCluster and ClusterState are the member's
 	// --initial-cluster and --initial-cluster-state. Empty, they are the
 	// members New started, and "new"; Join sets them for a member added
@@ -291,6 +294,7 @@ func (m *Member) launch() error {
 			p.cmd.Env = append(p.cmd.Env, kv)
 		}
 	}
+	p.cmd.Env = append(p.cmd.Env, m.c.cfg.Env...)
 	m.logs.mark(fmt.Sprintf("start %s %s", m.binary, strings.Join(args, " ")))
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("testcluster: start member %s: %w", m.Name, err)
