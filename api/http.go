@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -18,7 +19,8 @@ import (
 // httpHandler serves the HTTP endpoints etcd has on its client port: the
 // grpc-gateway JSON API under /v3/ (which calls the gRPC services through
 // a loopback connection to addr, as etcd's does), /version, /health,
-// /livez and /readyz.
+// /livez and /readyz, and with --enable-pprof Go's profiles under
+// /debug/pprof/.
 func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 	mux := http.NewServeMux()
 	conn, err := grpc.NewClient("passthrough:///"+addr,
@@ -66,6 +68,13 @@ func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 	})
 	ok := func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }
 	mux.HandleFunc("/livez", ok)
+	if s.opts.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.m.LinearizableRead(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

@@ -87,7 +87,10 @@ type Options struct {
 	// ProgressNotifyInterval is how often watchers that asked for
 	// progress_notify get one (etcd's default: 10 minutes).
 	ProgressNotifyInterval time.Duration
-	Logger                 *slog.Logger
+	// EnablePprof serves net/http/pprof under /debug/pprof/ on the
+	// client port, as etcd's --enable-pprof does.
+	EnablePprof bool
+	Logger      *slog.Logger
 }
 
 // grpcOverheadBytes is the slack etcd allows over --max-request-bytes for

@@ -167,6 +167,7 @@ func (w *watchSession) sendLoop() error {
 				delete(pending, c.WatchId)
 			}
 		case r := <-w.ws.C:
+			w.ws.Freed()
 			resp := &pb.WatchResponse{
 				Header:          w.s.header(r.Revision),
 				WatchId:         r.WatchID,

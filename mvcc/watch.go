@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairnkv/cairn/internal/failpoint"
 
@@ -12,16 +13,24 @@ import (
 
 // Watch fan-out.
 //
-// Every watcher is either synced (it has seen every revision up to the
-// store's current one, and receives new events as the apply loop commits
-// them) or unsynced (it is behind, and a background syncer replays its
-// events from the revision log in the engine). A write never waits for a
-// watcher: events go to a stream's bounded channel with a non-blocking
-// send, and a watcher whose stream channel is full drops to unsynced and
-// catches up from storage later. All deliveries happen under one mutex,
-// so everything a stream receives is in revision order, each revision's
-// events arrive together, and a progress notification never overtakes an
-// event.
+// Every watcher is in one of three states:
+//
+//   - synced: it has seen every revision up to the store's current one,
+//     and receives new events as the apply loop commits them;
+//   - a victim: its stream's channel was full when a response for it was
+//     ready; the watcher keeps that one response (pending) and receives
+//     nothing else until the syncer has delivered it;
+//   - unsynced: it is behind, and the syncer replays its events from the
+//     revision log in the engine.
+//
+// A write never waits for a watcher: events go to a stream's bounded
+// channel with a non-blocking send. A victim's response is retried as
+// soon as the stream's consumer has drained half of the channel (Freed),
+// so a burst that overflows a stream costs one retry, not a re-read of the
+// revision log; a victim still behind after that catches up as unsynced.
+// All deliveries happen under one mutex, so everything a stream receives
+// is in revision order, each revision's events arrive together, and a
+// progress notification never overtakes an event.
 
 // Errors of Watch.
 var (
@@ -52,6 +61,10 @@ type WatchStream struct {
 	// C delivers responses. It is never closed.
 	C chan WatchResponse
 
+	// starved is set when a response did not fit in C; the consumer's
+	// Freed then wakes the syncer.
+	starved atomic.Bool
+
 	// guarded by hub.mu
 	watchers map[int64]*watcher
 	nextID   int64
@@ -68,9 +81,12 @@ type watcher struct {
 	// startRev: a synced watcher ignores revisions below it (a watch that
 	// starts in the future).
 	startRev int64
-	// nextRev is the next revision an unsynced watcher needs.
+	// nextRev is the next revision an unsynced watcher or a victim needs
+	// (after its pending response).
 	nextRev int64
 	synced  bool
+	// pending is a victim's undelivered response.
+	pending *WatchResponse
 }
 
 func (w *watcher) matches(key []byte) bool {
@@ -82,6 +98,22 @@ func (w *watcher) matches(key []byte) bool {
 	default:
 		return bytes.Compare(key, w.key) >= 0 && bytes.Compare(key, w.end) < 0
 	}
+}
+
+// flags numbers the combinations of the options filter looks at besides
+// the key.
+func (w *watcher) flags() int {
+	f := 0
+	if w.noPut {
+		f |= 1
+	}
+	if w.noDelete {
+		f |= 2
+	}
+	if w.prevKV {
+		f |= 4
+	}
+	return f
 }
 
 func (w *watcher) filter(evs []*mvccpb.Event) []*mvccpb.Event {
@@ -108,6 +140,7 @@ type watchHub struct {
 	keyed    map[string]map[*watcher]struct{}
 	ranged   map[*watcher]struct{}
 	unsynced map[*watcher]struct{}
+	victims  map[*watcher]struct{}
 	kick     chan struct{}
 	quit     chan struct{}
 	wg       sync.WaitGroup
@@ -118,7 +151,7 @@ type watchHub struct {
 func newWatchHub(s *Store) *watchHub {
 	h := &watchHub{
 		s: s, keyed: map[string]map[*watcher]struct{}{}, ranged: map[*watcher]struct{}{},
-		unsynced: map[*watcher]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
+		unsynced: map[*watcher]struct{}{}, victims: map[*watcher]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
 		maxReplay: 1000,
 	}
 	h.wg.Add(1)
@@ -253,7 +286,17 @@ func (ws *WatchStream) trySend(r WatchResponse) bool {
 	case ws.C <- r:
 		return true
 	default:
+		ws.starved.Store(true)
 		return false
+	}
+}
+
+// Freed is called by the stream's consumer after it takes a response off
+// C. When some watcher of the stream is waiting for room and at least half
+// of C is free, it wakes the syncer to deliver the waiting responses.
+func (ws *WatchStream) Freed() {
+	if ws.starved.Load() && len(ws.C) <= cap(ws.C)/2 && ws.starved.CompareAndSwap(true, false) {
+		ws.hub.trigger()
 	}
 }
 
@@ -293,8 +336,41 @@ func (h *watchHub) remove(w *watcher) {
 		h.removeSynced(w)
 	} else {
 		delete(h.unsynced, w)
+		delete(h.victims, w)
+		w.pending = nil
 	}
 	delete(w.stream.watchers, w.id)
+}
+
+// makeVictim parks r, which did not fit in w's stream, as w's pending
+// response; w needs revision next after it.
+func (h *watchHub) makeVictim(w *watcher, r WatchResponse, next int64) {
+	if w.synced {
+		h.removeSynced(w)
+	} else {
+		delete(h.unsynced, w)
+	}
+	w.pending = &r
+	w.nextRev = next
+	h.victims[w] = struct{}{}
+}
+
+// retryVictims delivers the pending responses that now fit; a delivered
+// victim becomes synced, or unsynced if revisions passed meanwhile.
+func (h *watchHub) retryVictims() {
+	for w := range h.victims {
+		if !w.stream.trySend(*w.pending) {
+			continue
+		}
+		w.pending = nil
+		delete(h.victims, w)
+		if w.nextRev > h.s.rev.Load() {
+			w.startRev = w.nextRev
+			h.addSynced(w)
+		} else {
+			h.unsynced[w] = struct{}{}
+		}
+	}
 }
 
 // publish makes rev the current revision and delivers its events to the
@@ -303,43 +379,49 @@ func (h *watchHub) publish(rev int64, events []*mvccpb.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.s.rev.Store(rev)
-	var targets map[*watcher]struct{}
-	add := func(w *watcher) {
-		if targets == nil {
-			targets = map[*watcher]struct{}{}
-		}
-		targets[w] = struct{}{}
-	}
-	for _, ev := range events {
-		for w := range h.keyed[string(ev.Kv.Key)] {
-			add(w)
-		}
-	}
-	for w := range h.ranged {
-		for _, ev := range events {
-			if w.matches(ev.Kv.Key) {
-				add(w)
-				break
-			}
-		}
-	}
 	if failpoint.Enabled(failpoint.DropWatchEvent) && rev%100 == 0 {
 		return // the deliberate bug: synced watchers never see this revision
 	}
-	for w := range targets {
-		if rev < w.startRev {
+	// Single-key watchers of one key all see the same events, up to their
+	// flags: filter once per key and combination of flags.
+	var seen map[string]bool
+	for _, ev := range events {
+		set := h.keyed[string(ev.Kv.Key)]
+		if set == nil {
 			continue
 		}
-		evs := w.filter(events)
-		if len(evs) == 0 {
-			continue
+		if len(events) > 1 {
+			if seen[string(ev.Kv.Key)] {
+				continue
+			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[string(ev.Kv.Key)] = true
 		}
-		if !w.stream.trySend(WatchResponse{WatchID: w.id, Events: evs, Revision: rev}) {
-			h.removeSynced(w)
-			w.nextRev = rev
-			h.unsynced[w] = struct{}{}
-			h.trigger()
+		var filtered [8][]*mvccpb.Event
+		var done [8]bool
+		for w := range set {
+			f := w.flags()
+			if !done[f] {
+				filtered[f], done[f] = w.filter(events), true
+			}
+			h.deliver(w, rev, filtered[f])
 		}
+	}
+	for w := range h.ranged {
+		h.deliver(w, rev, w.filter(events))
+	}
+}
+
+// deliver sends a synced watcher its events of rev, or parks them when
+// its stream is full.
+func (h *watchHub) deliver(w *watcher, rev int64, evs []*mvccpb.Event) {
+	if rev < w.startRev || len(evs) == 0 {
+		return
+	}
+	if r := (WatchResponse{WatchID: w.id, Events: evs, Revision: rev}); !w.stream.trySend(r) {
+		h.makeVictim(w, r, rev+1)
 	}
 }
 

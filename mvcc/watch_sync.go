@@ -38,6 +38,7 @@ func (h *watchHub) syncLoop() {
 // revision log. It reports whether another pass would make progress now.
 func (h *watchHub) syncOnce() bool {
 	h.mu.Lock()
+	h.retryVictims()
 	if len(h.unsynced) == 0 {
 		h.mu.Unlock()
 		return false
@@ -92,11 +93,12 @@ func (h *watchHub) syncOnce() bool {
 			}
 		}
 		evs = w.filter(evs)
-		if len(evs) > 0 && !w.stream.trySend(WatchResponse{WatchID: w.id, Events: evs, Revision: upTo}) {
+		progress = true
+		if r := (WatchResponse{WatchID: w.id, Events: evs, Revision: upTo}); len(evs) > 0 && !w.stream.trySend(r) {
+			h.makeVictim(w, r, upTo+1)
 			continue
 		}
 		w.nextRev = upTo + 1
-		progress = true
 		if w.nextRev > h.s.rev.Load() {
 			delete(h.unsynced, w)
 			w.startRev = w.nextRev

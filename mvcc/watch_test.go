@@ -347,7 +347,8 @@ func TestWatchSlowStreamCatchesUpInOrder(t *testing.T) {
 }
 
 // A watcher that fell behind and whose next revision is then compacted
-// gets one response carrying the compaction revision, and is removed.
+// gets the response it was holding, then one response carrying the
+// compaction revision, and is removed.
 func TestWatchCompactedWhileUnsynced(t *testing.T) {
 	w := &writer{t: t, s: newStore(t)}
 	ws := w.s.NewWatchStream(1)
@@ -359,14 +360,19 @@ func TestWatchCompactedWhileUnsynced(t *testing.T) {
 	w.put("k2", "") // rev 3: does not fit; the watcher falls behind
 	w.put("k3", "") // rev 4
 	w.put("x", "")  // rev 5
-	w.compact(4)
+	w.compact(5)
 
 	if r := mustRecv(t, ws); r.Revision != 2 || len(r.Events) != 1 || string(r.Events[0].Kv.Key) != "k1" {
 		t.Fatalf("first response: %s", fmtWR(r))
 	}
+	// The response that did not fit was kept (the watcher was a victim),
+	// so it still arrives; what came after it (rev 4) is compacted.
+	if r := mustRecv(t, ws); r.Revision != 3 || len(r.Events) != 1 || string(r.Events[0].Kv.Key) != "k2" {
+		t.Fatalf("kept response: %s", fmtWR(r))
+	}
 	r := mustRecv(t, ws)
-	if r.WatchID != id || r.CompactRevision != 4 || len(r.Events) != 0 {
-		t.Fatalf("after falling behind past a compaction: %s; want compact=4", fmtWR(r))
+	if r.WatchID != id || r.CompactRevision != 5 || len(r.Events) != 0 {
+		t.Fatalf("after falling behind past a compaction: %s; want compact=5", fmtWR(r))
 	}
 	if ws.Cancel(id) {
 		t.Fatal("a compacted watcher still exists")
@@ -375,14 +381,14 @@ func TestWatchCompactedWhileUnsynced(t *testing.T) {
 	expectQuiet(t, ws)
 
 	// A watch asked to start below the compaction is refused the same way.
-	old := mustWatch(t, other, WatchOptions{Key: []byte("k"), End: []byte("l"), StartRev: 3})
-	if r := mustRecv(t, other); r.WatchID != old || r.CompactRevision != 4 {
-		t.Fatalf("watch from 3 after compaction at 4: %s", fmtWR(r))
+	old := mustWatch(t, other, WatchOptions{Key: []byte("k"), End: []byte("l"), StartRev: 4})
+	if r := mustRecv(t, other); r.WatchID != old || r.CompactRevision != 5 {
+		t.Fatalf("watch from 4 after compaction at 5: %s", fmtWR(r))
 	}
 	// ... but one starting at the compaction revision replays from there.
-	at := mustWatch(t, other, WatchOptions{Key: []byte("k"), End: []byte("l"), StartRev: 4})
+	at := mustWatch(t, other, WatchOptions{Key: []byte("k"), End: []byte("y"), StartRev: 5})
 	if r := mustRecv(t, other); r.WatchID != at || r.CompactRevision != 0 || len(r.Events) != 2 ||
-		r.Events[0].Kv.ModRevision != 4 || r.Events[1].Kv.ModRevision != 6 {
+		r.Events[0].Kv.ModRevision != 5 || r.Events[1].Kv.ModRevision != 6 {
 		t.Fatalf("watch from the compaction revision: %s", fmtWR(r))
 	}
 }
@@ -546,6 +552,49 @@ func TestNotifyProgressOnlyForSyncedWatchers(t *testing.T) {
 	ws.NotifyProgress(map[int64]bool{id: true, 99: true})
 	if r := mustRecv(t, ws); r.WatchID != id || r.Revision != 2 || len(r.Events) != 0 {
 		t.Fatalf("progress notify: %s", fmtWR(r))
+	}
+	expectQuiet(t, ws)
+}
+
+// Watchers whose stream is full keep their undelivered response and get
+// everything, in order and once, as the consumer drains the stream.
+func TestWatchVictimsDeliverEverythingInOrder(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	ws := w.s.NewWatchStream(4)
+	defer ws.Close()
+	const watchers, puts = 10, 30
+	for i := 0; i < watchers; i++ {
+		mustWatch(t, ws, WatchOptions{Key: []byte("hot")})
+	}
+	first := w.s.rev.Load() + 1
+	for i := 0; i < puts; i++ {
+		w.put("hot", fmt.Sprint(i))
+	}
+	next := map[int64]int64{}
+	for got := 0; got < watchers*puts; {
+		r := mustRecv(t, ws)
+		ws.Freed()
+		for _, ev := range r.Events {
+			want := next[r.WatchID]
+			if want == 0 {
+				want = first
+			}
+			if ev.Kv.ModRevision != want {
+				t.Fatalf("watcher %d: event at %d, want %d", r.WatchID, ev.Kv.ModRevision, want)
+			}
+			next[r.WatchID] = want + 1
+			got++
+		}
+	}
+	expectQuiet(t, ws)
+	// Every watcher is synced again: a new put arrives to each, once.
+	w.put("hot", "last")
+	for i := 0; i < watchers; i++ {
+		r := mustRecv(t, ws)
+		ws.Freed()
+		if len(r.Events) != 1 || r.Events[0].Kv.ModRevision != w.s.rev.Load() {
+			t.Fatalf("after catching up: %s", fmtWR(r))
+		}
 	}
 	expectQuiet(t, ws)
 }

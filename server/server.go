@@ -246,6 +246,7 @@ func start(cfg *Config) (s *Server, err error) {
 		Logger:          lg,
 
 		ProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
+		EnablePprof:            cfg.EnablePprof,
 	})
 	for _, u := range cfg.ListenClientURLs {
 		if u.Scheme != "http" && u.Scheme != "" {

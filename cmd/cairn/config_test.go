@@ -197,9 +197,20 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			},
 		},
 		{
-			name:    "metrics, pprof, logger and log outputs are ignored",
-			args:    []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--enable-pprof", "--logger=zap", "--log-outputs=stderr"},
-			wantLog: "flag=enable-pprof",
+			name: "pprof on the client URLs",
+			args: []string{"--enable-pprof"},
+			want: func(t *testing.T, c *server.Config) { c.EnablePprof = true },
+		},
+		{
+			name: "pprof from the config file",
+			file: "enable-pprof: true\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) { c.EnablePprof = true },
+		},
+		{
+			name:    "metrics, logger and log outputs are ignored",
+			args:    []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--logger=zap", "--log-outputs=stderr"},
+			wantLog: "flag=metrics",
 		},
 		{
 			name:    "etcd 3.5 experimental flags are ignored, bool or valued",
@@ -278,8 +289,8 @@ func TestParseEnv(t *testing.T) {
 		},
 		{
 			name:    "ignored flags can be set from the environment",
-			env:     []string{"ETCD_ENABLE_PPROF=true"},
-			wantLog: "flag=enable-pprof",
+			env:     []string{"ETCD_ENABLE_LOG_ROTATION=true"},
+			wantLog: "flag=enable-log-rotation",
 		},
 		{name: "bad env value", env: []string{"ETCD_SNAPSHOT_COUNT=lots"}, wantErr: `invalid value "lots" for ETCD_SNAPSHOT_COUNT`},
 		{
@@ -360,7 +371,7 @@ log-level: warn
 		},
 		{
 			name:    "ignored and unknown keys are logged, not fatal",
-			file:    "enable-pprof: true\nclient-transport-security:\n  cert-file: /c\nno-such-key: 1\n",
+			file:    "enable-log-rotation: true\nclient-transport-security:\n  cert-file: /c\nno-such-key: 1\n",
 			args:    []string{"--config-file={file}"},
 			wantLog: "unknown configuration file key",
 		},

@@ -40,6 +40,7 @@ type fileConfig struct {
 	SnapshotCatchUpEntries   uint64 `yaml:"snapshot-catchup-entries"`
 	StrictReconfigCheck      *bool  `yaml:"strict-reconfig-check"`
 	PreVote                  *bool  `yaml:"pre-vote"`
+	EnablePprof              bool   `yaml:"enable-pprof"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
@@ -106,6 +107,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.StrictReconfigCheck != nil {
 		cfg.StrictReconfigCheck = *fc.StrictReconfigCheck
+	}
+	if fc.EnablePprof {
+		cfg.EnablePprof = true
 	}
 	if fc.PreVote != nil {
 		cfg.PreVote = *fc.PreVote

@@ -20,7 +20,7 @@ import (
 //     peer-cert-allowed-hostname, peer-skip-client-san-verification,
 //     self-signed-cert-validity, cipher-suites, tls-min-version,
 //     tls-max-version.
-//   - Observability: metrics, listen-metrics-urls, enable-pprof, logger,
+//   - Observability: metrics, listen-metrics-urls, logger,
 //     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
 //     enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: listen-client-http-urls, enable-grpc-gateway, cors,
@@ -124,7 +124,7 @@ var ignoredFlags = concat(
 		"discovery-keepalive-timeout", "discovery-srv-name",
 	),
 	boolFlags(
-		"enable-pprof", "enable-log-rotation", "enable-distributed-tracing",
+		"enable-log-rotation", "enable-distributed-tracing",
 		"enable-grpc-gateway", "unsafe-no-fsync", "memory-mlock",
 		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -334,5 +335,26 @@ func TestNoSpaceAlarmAndRecovery(t *testing.T) {
 	}
 	if _, err := cli.Put(ctx, "small", "x"); err != nil {
 		t.Fatalf("put after recovering from NOSPACE: %v", err)
+	}
+}
+
+// --enable-pprof serves Go's profiles on the client URL, as etcd does;
+// without it they are not there.
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	get := func(base string) int {
+		resp, err := http.Get(base + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	on, _, _ := start(t, "--enable-pprof")
+	if code := get(on.ClientURL); code != http.StatusOK {
+		t.Fatalf("with --enable-pprof: /debug/pprof/cmdline answered %d", code)
+	}
+	off, _, _ := startAnother(t)
+	if code := get(off.ClientURL); code != http.StatusNotFound {
+		t.Fatalf("without --enable-pprof: /debug/pprof/cmdline answered %d", code)
 	}
 }
