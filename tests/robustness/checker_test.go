@@ -3,6 +3,7 @@ package robustness
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -140,7 +141,7 @@ func TestModelLinearizability(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := checkLinearizable(start, tt.recs, "")
+			got, err := checkLinearizable(start, nil, tt.recs, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,14 +161,14 @@ func TestSwapWriteRevisionsBreaksLinearizability(t *testing.T) {
 		op(0, 2, 3, get(0), read(2, "a", 2)),
 		op(1, 10, 11, put(2, "b"), wrote(4)),
 	}
-	if res, _ := checkLinearizable(start, recs, ""); res.Result != porcupine.Ok {
+	if res, _ := checkLinearizable(start, nil, recs, ""); res.Result != porcupine.Ok {
 		t.Fatalf("the unswapped history: %s; want Ok", res.Result)
 	}
 	bad, ok := swapWriteRevisions(recs)
 	if !ok {
 		t.Fatal("found no pair of writes to swap")
 	}
-	if res, _ := checkLinearizable(start, bad, ""); res.Result != porcupine.Illegal {
+	if res, _ := checkLinearizable(start, nil, bad, ""); res.Result != porcupine.Illegal {
 		t.Fatalf("swapped: %s; want Illegal", res.Result)
 	}
 }
@@ -180,7 +181,7 @@ func TestFailedCheckSavesHistory(t *testing.T) {
 		op(0, 0, 1, put(0, "a"), wrote(2)),
 		op(1, 2, 3, get(0), read(2, "", 0)),
 	}
-	res, err := checkLinearizable(start, recs, dir)
+	res, err := checkLinearizable(start, nil, recs, dir)
 	if err != nil || res.Result != porcupine.Illegal || res.Dir != dir {
 		t.Fatalf("checkLinearizable = %+v, %v; want Illegal in %s", res, err, dir)
 	}
@@ -191,7 +192,7 @@ func TestFailedCheckSavesHistory(t *testing.T) {
 	if saved.Init != start || len(saved.Records) != len(recs) || saved.Records[1] != recs[1] {
 		t.Fatalf("saved history %+v; want %+v from %+v", saved.Records, recs, start)
 	}
-	if again, _ := checkLinearizable(saved.Init, saved.Records, ""); again.Result != porcupine.Illegal {
+	if again, _ := checkLinearizable(saved.Init, saved.foreign(), saved.Records, ""); again.Result != porcupine.Illegal {
 		t.Fatalf("replayed: %s; want Illegal", again.Result)
 	}
 }
@@ -208,75 +209,214 @@ func TestClientRevisionsNeverGoBack(t *testing.T) {
 	}
 }
 
-func TestWatchChecks(t *testing.T) {
-	ev := func(k int, rev int64, v string) watchEvent {
-		return watchEvent{Key: k, Rev: rev, Put: v != "", Value: v}
+func TestModelForeignRevisionsAndRanges(t *testing.T) {
+	foreign := foreignRevs{3: true, 4: true}
+	all := func(rev int64, kv ...keyState) kvOutput {
+		out := kvOutput{Rev: rev}
+		copy(out.All[:], kv)
+		return out
 	}
+	tests := []struct {
+		name string
+		recs []record
+		want porcupine.CheckResult
+	}{{
+		name: "writes skip foreign revisions",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(0, 2, 3, put(1, "b"), wrote(5)),
+			op(1, 4, 5, kvInput{Kind: opRange}, all(5, keyState{"a", 2}, keyState{"b", 5})),
+		},
+		want: porcupine.Ok,
+	}, {
+		name: "a read may see foreign revisions",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(1, 2, 3, get(0), read(4, "a", 2)),
+			op(0, 4, 5, put(0, "b"), wrote(5)),
+		},
+		want: porcupine.Ok,
+	}, {
+		name: "a write cannot take a foreign revision",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(0, 2, 3, put(1, "b"), wrote(3)),
+		},
+		want: porcupine.Illegal,
+	}, {
+		name: "a read cannot go past a revision of the model no write explains",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(0, 2, 3, put(0, "b"), wrote(5)),
+			op(1, 4, 5, get(0), read(6, "b", 5)),
+		},
+		want: porcupine.Illegal,
+	}, {
+		name: "delete-range removes every key at one revision",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(0, 2, 3, put(1, "b"), wrote(5)),
+			op(0, 4, 5, kvInput{Kind: opDeleteRange}, kvOutput{Rev: 6, Deleted: 2}),
+			op(1, 6, 7, kvInput{Kind: opRange}, all(6)),
+			op(1, 8, 9, kvInput{Kind: opDeleteRange}, kvOutput{Rev: 6}),
+		},
+		want: porcupine.Ok,
+	}, {
+		name: "delete-range that missed a key",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(0, 2, 3, put(1, "b"), wrote(5)),
+			op(0, 4, 5, kvInput{Kind: opDeleteRange}, kvOutput{Rev: 6, Deleted: 1}),
+		},
+		want: porcupine.Illegal,
+	}, {
+		name: "range that misses a write",
+		recs: []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(1, 2, 3, kvInput{Kind: opRange}, all(2)),
+		},
+		want: porcupine.Illegal,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := checkLinearizable(start, foreign, tt.recs, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Result != tt.want {
+				t.Fatalf("porcupine says %s; want %s", got.Result, tt.want)
+			}
+		})
+	}
+}
+
+func ev(k int, rev int64, v string) watchEvent {
+	return watchEvent{Key: keyName(k), Rev: rev, Put: v != "", Value: v}
+}
+
+func events(evs ...watchEvent) watchResponse { return watchResponse{Events: evs} }
+
+func TestWatchStreamChecks(t *testing.T) {
+	good := watchLog{Name: "g", Key: keyPrefix, Prefix: true, From: 2, Responses: []watchResponse{
+		events(ev(0, 2, "a")), {Progress: 2}, events(ev(0, 3, ""), ev(1, 3, "")), {Progress: 5},
+	}}
+	if v := checkWatchStream(good, 0); len(v) != 0 {
+		t.Fatalf("good stream: %q", v)
+	}
+	tests := []struct {
+		name string
+		log  watchLog
+		want string
+	}{
+		{"out of order", watchLog{Key: keyName(0), Responses: []watchResponse{events(ev(0, 4, "c")), events(ev(0, 2, "a"))}}, "after revision 4"},
+		{"duplicate", watchLog{Key: keyName(0), Responses: []watchResponse{events(ev(0, 2, "a")), events(ev(0, 2, "a"))}}, "already delivered"},
+		{"duplicate in one response", watchLog{Key: keyPrefix, Prefix: true, Responses: []watchResponse{events(ev(0, 2, "a"), ev(0, 2, "a"))}}, "delivered twice"},
+		{"revision split across responses", watchLog{Key: keyPrefix, Prefix: true, Responses: []watchResponse{events(ev(0, 3, "")), events(ev(1, 3, ""))}}, "split across"},
+		{"foreign key", watchLog{Key: keyName(0), Responses: []watchResponse{events(ev(1, 3, "b"))}}, "outside the watched keys"},
+		{"event after progress", watchLog{Key: keyName(0), Responses: []watchResponse{{Progress: 5}, events(ev(0, 4, "b"))}}, "after a progress notification at revision 5"},
+		{"compacted though not", watchLog{Key: keyName(0), Streams: []watchStream{{From: 10, Err: "etcdserver: mvcc: required revision has been compacted", Compacted: 12}}}, "refused as compacted"},
+	}
+	for _, tt := range tests {
+		v := checkWatchStream(tt.log, 8)
+		if len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), tt.want) {
+			t.Errorf("%s: violations %q; want one saying %q", tt.name, v, tt.want)
+		}
+	}
+	compacted := watchLog{Key: keyName(0), Streams: []watchStream{{From: 5, Err: "etcdserver: mvcc: required revision has been compacted", Compacted: 8}}}
+	if v := checkWatchStream(compacted, 8); len(v) != 0 {
+		t.Errorf("a watch from a compacted revision refused as such: %q", v)
+	}
+}
+
+func TestWatchHistoryChecks(t *testing.T) {
 	init := kvState{Rev: 1}
-	final := kvState{Rev: 4}
-	final.Keys[0] = keyState{Value: "c", ModRev: 4}
+	final := kvState{Rev: 5}
+	final.Keys[0] = keyState{Value: "c", ModRev: 5}
 	final.Keys[1] = keyState{Value: "b", ModRev: 3}
+	lease := watchEvent{Key: leasePrefix + "l0-0", Rev: 4, Put: true, Value: "l0-0", Lease: 7}
 	recs := []record{
 		op(0, 0, 1, put(0, "a"), wrote(2)),
 		op(0, 2, 3, put(1, "b"), wrote(3)),
 		op(0, 4, 5, put(0, "c"), unknown),
 	}
-	good := []watchLog{
-		{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 4, "c")}}},
-		{Key: 1, Responses: [][]watchEvent{{ev(1, 3, "b")}}},
+	sent := map[string]bool{"a": true, "b": true, "c": true, "l0-0": true}
+	global := func(resps ...watchResponse) watchLog {
+		return watchLog{Name: rootPrefix, Key: rootPrefix, Prefix: true, From: 2, Responses: resps}
 	}
-	for _, l := range good {
-		if v := checkWatchStream(l); len(v) != 0 {
-			t.Fatalf("good stream of k%d: %q", l.Key, v)
-		}
-	}
-	if v := checkWatchHistory(init, final, good, recs); len(v) != 0 {
+	good := global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(lease), events(ev(0, 5, "c")))
+	idx := indexEvents(good)
+	if v := checkWatchHistory(init, final, idx, recs, sent); len(v) != 0 {
 		t.Fatalf("good history: %q", v)
 	}
+	if f := idx.foreign(); len(f) != 1 || !f[4] {
+		t.Fatalf("foreign revisions %v; want {4}", f)
+	}
+	perKey := watchLog{Name: "k0", Key: keyName(0), From: 2, Responses: []watchResponse{events(ev(0, 2, "a")), {Progress: 5}}}
+	if v := checkWatchAgrees(perKey, idx); len(v) != 1 || !strings.Contains(v[0], "missing put") {
+		t.Errorf("a watch of k0 that missed revision 5: %q; want one violation saying it is missing", v)
+	}
+	perKey.Responses = append(perKey.Responses[:1], events(ev(0, 5, "c")))
+	if v := checkWatchAgrees(perKey, idx); len(v) != 0 {
+		t.Errorf("a watch of k0 that agrees: %q", v)
+	}
 
-	streams := []struct {
+	tests := []struct {
 		name string
 		log  watchLog
 		want string
 	}{
-		{"out of order", watchLog{Key: 0, Responses: [][]watchEvent{{ev(0, 4, "c")}, {ev(0, 2, "a")}}}, "revision 2 after 4"},
-		{"duplicate", watchLog{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 2, "a")}}}, "delivered twice"},
-		{"foreign key", watchLog{Key: 0, Responses: [][]watchEvent{{ev(1, 3, "b")}}}, "event of k1"},
+		{"gap", global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(ev(0, 5, "c"))), "never delivered revision 4"},
+		{"acknowledged write missing", global(events(ev(0, 2, "x")), events(ev(1, 3, "b")), events(lease), events(ev(0, 5, "c"))), "acknowledged write put(k0, a)"},
+		{"value applied twice", global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(lease), events(ev(0, 5, "a"))), "written twice"},
+		{"phantom value", global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(lease), events(ev(0, 5, "z"))), "no client wrote"},
+		{"final state differs", global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(lease), events(ev(0, 5, ""))), "replaying the watch events"},
+		{"model and foreign keys in one revision", global(events(ev(0, 2, "a")), events(ev(1, 3, "b")), events(lease, ev(2, 4, "")), events(ev(0, 5, "c"))), "at once"},
 	}
-	for _, tt := range streams {
-		v := checkWatchStream(tt.log)
+	for _, tt := range tests {
+		v := checkWatchHistory(init, final, indexEvents(tt.log), recs, sent)
 		if len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), tt.want) {
 			t.Errorf("%s: violations %q; want one saying %q", tt.name, v, tt.want)
 		}
 	}
+}
 
-	histories := []struct {
-		name string
-		logs []watchLog
-		want string
-	}{
-		{"gap", []watchLog{{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 4, "c")}}}}, "no watcher saw revision 3"},
-		{"acknowledged write missing", []watchLog{
-			{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "x")}, {ev(0, 4, "c")}}},
-			{Key: 1, Responses: [][]watchEvent{{ev(1, 3, "b")}}},
-		}, "acknowledged write put(k0, a)"},
-		{"value applied twice", []watchLog{
-			{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 4, "a")}}},
-			{Key: 1, Responses: [][]watchEvent{{ev(1, 3, "b")}}},
-		}, "written twice"},
-		{"phantom value", []watchLog{
-			{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 4, "z")}}},
-			{Key: 1, Responses: [][]watchEvent{{ev(1, 3, "b")}}},
-		}, "which no client wrote"},
-		{"final state differs", []watchLog{
-			{Key: 0, Responses: [][]watchEvent{{ev(0, 2, "a")}, {ev(0, 4, "")}}},
-			{Key: 1, Responses: [][]watchEvent{{ev(1, 3, "b")}}},
-		}, "replaying the watch events"},
+func TestLeaseChecks(t *testing.T) {
+	sec := int64(time.Second)
+	key := leasePrefix + "l0-0"
+	putEv := watchEvent{Key: key, Rev: 2, Put: true, Value: "v", Lease: 7, At: 1 * sec}
+	delAt := func(rev, at int64) eventIndex {
+		return eventIndex{2: {putEv}, rev: {{Key: key, Rev: rev, At: at}}}
 	}
-	for _, tt := range histories {
-		v := checkWatchHistory(init, final, tt.logs, recs)
-		if len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), tt.want) {
-			t.Errorf("%s: violations %q; want one saying %q", tt.name, v, tt.want)
-		}
+	base := leaseRecord{ID: 7, Key: key, Value: "v", Grant: 0, TTL: 3, PutRev: 2,
+		Renewals: []renewal{{Call: 2 * sec, TTL: 3}}}
+	if v := checkLeases([]leaseRecord{base}, delAt(9, 6*sec)); len(v) != 0 {
+		t.Fatalf("expired after its last renewal's TTL: %q", v)
+	}
+	if v := checkLeases([]leaseRecord{base}, delAt(9, 4*sec)); len(v) != 1 || !strings.Contains(v[0], "alive") {
+		t.Fatalf("deleted 2s after a renewal with TTL 3s: %q; want one violation", v)
+	}
+	revoked := base
+	revoked.Revoke, revoked.RevokeRev = 3*sec, 8
+	if v := checkLeases([]leaseRecord{revoked}, delAt(8, 4*sec)); len(v) != 0 {
+		t.Fatalf("deleted by its revoke: %q", v)
+	}
+	if v := checkLeases([]leaseRecord{revoked}, delAt(9, 4*sec)); len(v) != 1 || !strings.Contains(v[0], "revoke acknowledged") {
+		t.Fatalf("deleted after the revision its revoke was acknowledged at: %q; want one violation", v)
+	}
+	if v := checkLeases([]leaseRecord{base}, eventIndex{}); len(v) != 1 || !strings.Contains(v[0], "not in the watch history") {
+		t.Fatalf("acknowledged put missing: %q; want one violation", v)
+	}
+}
+
+func TestLockChecks(t *testing.T) {
+	a := hold{Client: 0, Key: lockPrefix + "a", Rev: 3, Create: 2}
+	b := hold{Client: 1, Key: lockPrefix + "b", Rev: 6, Create: 4}
+	idx := eventIndex{5: {{Key: a.Key, Rev: 5}}, 7: {{Key: b.Key, Rev: 7}}}
+	if v := checkLocks([]hold{a, b}, idx); len(v) != 0 {
+		t.Fatalf("one after the other: %q", v)
+	}
+	late := eventIndex{7: {{Key: a.Key, Rev: 7}, {Key: b.Key, Rev: 7}}}
+	if v := checkLocks([]hold{a, b}, late); len(v) != 1 || !strings.Contains(v[0], "lock held twice") {
+		t.Fatalf("b held while a's key still existed: %q; want one violation", v)
 	}
 }

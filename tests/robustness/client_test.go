@@ -60,12 +60,16 @@ func (c *kvClient) next() kvInput {
 	c.seq++
 	value := fmt.Sprintf("c%d-%d", c.id, c.seq)
 	switch p := c.rng.IntN(100); {
-	case p < 40:
+	case p < 32:
 		return kvInput{Kind: opGet, Key: key}
-	case p < 65:
+	case p < 38:
+		return kvInput{Kind: opRange}
+	case p < 63:
 		return kvInput{Kind: opPut, Key: key, Value: value}
-	case p < 75:
+	case p < 71:
 		return kvInput{Kind: opDelete, Key: key}
+	case p < 74:
+		return kvInput{Kind: opDeleteRange}
 	default:
 		return kvInput{Kind: opCAS, Key: key, Value: value, ExpectModRev: c.modRevs[key]}
 	}
@@ -90,10 +94,17 @@ func (c *kvClient) do(ctx context.Context, in kvInput) kvOutput {
 	if err != nil {
 		out = kvOutput{Unknown: true}
 	}
-	if !out.Unknown && (in.Kind == opGet || in.Kind == opCAS) {
-		c.modRevs[in.Key] = out.ModRev
-		if out.Succeeded {
-			c.modRevs[in.Key] = out.Rev
+	if !out.Unknown {
+		switch in.Kind {
+		case opGet, opCAS:
+			c.modRevs[in.Key] = out.ModRev
+			if out.Succeeded {
+				c.modRevs[in.Key] = out.Rev
+			}
+		case opRange:
+			for k, ks := range out.All {
+				c.modRevs[k] = ks.ModRev
+			}
 		}
 	}
 	c.h.add(record{Client: c.id, Input: in, Output: out, Call: call, Return: ret})
@@ -118,6 +129,18 @@ func send(ctx context.Context, cli *clientv3.Client, in kvInput) (kvOutput, erro
 		return kvOutput{Rev: resp.Header.Revision}, nil
 	case opDelete:
 		resp, err := cli.Delete(ctx, key)
+		if err != nil {
+			return kvOutput{}, err
+		}
+		return kvOutput{Rev: resp.Header.Revision, Deleted: resp.Deleted}, nil
+	case opRange:
+		st, err := readState(ctx, cli)
+		if err != nil {
+			return kvOutput{}, err
+		}
+		return kvOutput{Rev: st.Rev, All: st.Keys}, nil
+	case opDeleteRange:
+		resp, err := cli.Delete(ctx, keyPrefix, clientv3.WithPrefix())
 		if err != nil {
 			return kvOutput{}, err
 		}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,7 +64,7 @@ func operations(recs []record) []porcupine.Operation {
 	for _, r := range recs {
 		ret := r.Return
 		if r.Output.Unknown {
-			if r.Input.Kind == opGet {
+			if r.Input.Kind == opGet || r.Input.Kind == opRange {
 				continue
 			}
 			ret = math.MaxInt64
@@ -88,8 +89,8 @@ type linearizability struct {
 // checkLinearizable runs porcupine over recs. Unless the history is
 // linearizable it saves the history and its visualization into outDir
 // (made if need be), so that a failure can be looked at and replayed.
-func checkLinearizable(init kvState, recs []record, outDir string) (linearizability, error) {
-	model := kvModel(init)
+func checkLinearizable(init kvState, foreign foreignRevs, recs []record, outDir string) (linearizability, error) {
+	model := kvModel(init, foreign)
 	res, info := porcupine.CheckOperationsVerbose(model, operations(recs), checkTimeout)
 	out := linearizability{Result: res}
 	if res == porcupine.Ok || outDir == "" {
@@ -99,7 +100,7 @@ func checkLinearizable(init kvState, recs []record, outDir string) (linearizabil
 		return out, fmt.Errorf("robustness: %w", err)
 	}
 	out.Dir = outDir
-	if err := saveHistory(filepath.Join(outDir, "history.json"), init, recs); err != nil {
+	if err := saveHistory(filepath.Join(outDir, "history.json"), init, foreign, recs); err != nil {
 		return out, err
 	}
 	if err := porcupine.VisualizePath(model, info, filepath.Join(outDir, "history.html")); err != nil {
@@ -111,11 +112,26 @@ func checkLinearizable(init kvState, recs []record, outDir string) (linearizabil
 // savedHistory is the file form of a history, for replay.
 type savedHistory struct {
 	Init    kvState
+	Foreign []int64
 	Records []record
 }
 
-func saveHistory(path string, init kvState, recs []record) error {
-	b, err := json.MarshalIndent(savedHistory{Init: init, Records: recs}, "", " ")
+// foreign is the set of foreign revisions saved.
+func (h savedHistory) foreign() foreignRevs {
+	f := make(foreignRevs, len(h.Foreign))
+	for _, r := range h.Foreign {
+		f[r] = true
+	}
+	return f
+}
+
+func saveHistory(path string, init kvState, foreign foreignRevs, recs []record) error {
+	revs := make([]int64, 0, len(foreign))
+	for r := range foreign {
+		revs = append(revs, r)
+	}
+	slices.Sort(revs)
+	b, err := json.MarshalIndent(savedHistory{Init: init, Foreign: revs, Records: recs}, "", " ")
 	if err != nil {
 		return fmt.Errorf("robustness: encode history: %w", err)
 	}

@@ -2,16 +2,20 @@ package robustness
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
@@ -28,17 +32,27 @@ const (
 
 const (
 	defaultDuration = 8 * time.Second
-	// clients is how many clients load the cluster at once.
-	clients = 6
+	// kvClients is how many clients of the model's keys load the
+	// cluster at once: one pinned to each of the first three members,
+	// the others of every member.
+	kvClients = 6
+	pinned    = 3
+	// leaseClients and lockClients run beside them.
+	leaseClients = 3
+	lockClients  = 2
 	// faultPause is how long the cluster runs undisturbed before each
 	// fault, and the least load that must remain to start one.
 	faultPause = 1500 * time.Millisecond
 	// electionTimeout is the server's default --election-timeout; a
 	// frozen leader stays frozen for a few of them.
 	electionTimeout = time.Second
-	// recoverTimeout bounds the end of a run: fences, watchers catching
-	// up.
+	// recoverTimeout bounds each step of the end of a run: fences,
+	// leases running out, watchers catching up.
 	recoverTimeout = 30 * time.Second
+	// snapshotCount is every member's --snapshot-count; the leader
+	// keeps half of it for catching up (--snapshot-catchup-entries), so
+	// a follower down for a few hundred entries needs a snapshot.
+	snapshotCount = 100
 )
 
 func loadDuration(t *testing.T) time.Duration {
@@ -55,104 +69,209 @@ func loadDuration(t *testing.T) time.Duration {
 	return defaultDuration
 }
 
-// A fault disturbs the cluster once and puts it right again before it
-// returns. It runs on the test's goroutine, as testcluster requires.
-type fault func(t *testing.T, c *testcluster.Cluster)
-
-func killLeader(t *testing.T, c *testcluster.Cluster) {
-	m := c.Members[c.WaitLeader(t)]
-	m.Kill()
-	time.Sleep(electionTimeout)
-	m.Start()
+// scenario is one run: a fresh cluster, the workload, and faults
+// injected one after the other in the order given, cyclically.
+type scenario struct {
+	name   string
+	faults []fault
+	// buildTags and env build and run the members (the failpoint tests
+	// switch deliberate bugs on with them).
+	buildTags []string
+	env       []string
+	duration  time.Duration // 0: loadDuration
 }
 
-func killFollower(t *testing.T, c *testcluster.Cluster) {
-	m := c.Members[(c.WaitLeader(t)+1)%len(c.Members)]
-	m.Kill()
-	time.Sleep(electionTimeout)
-	m.Start()
-}
-
-func isolateLeader(t *testing.T, c *testcluster.Cluster) {
-	old := c.WaitLeader(t)
-	c.Isolate(old)
-	c.WaitNewLeader(t, old)
-	time.Sleep(500 * time.Millisecond) // writes through the new leader while the old one is cut off
-	c.Heal()
-}
-
-func freezeLeader(t *testing.T, c *testcluster.Cluster) {
-	m := c.Members[c.WaitLeader(t)]
-	pid := m.PID()
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatalf("SIGSTOP member %s (pid %d): %v", m.Name, pid, err)
-	}
-	// Registered before the sleep, so a test that fails meanwhile does
-	// not leave a stopped process behind for testcluster to kill.
-	cont := sync.OnceFunc(func() {
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-			t.Errorf("SIGCONT member %s (pid %d): %v", m.Name, pid, err)
-		}
-	})
-	t.Cleanup(cont)
-	time.Sleep(3 * electionTimeout)
-	cont()
-}
-
-func TestKillLeader(t *testing.T) { runScenario(t, "kill-leader", killLeader) }
+func TestKillLeader(t *testing.T) { check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}})) }
 func TestKillFollower(t *testing.T) {
-	runScenario(t, "kill-follower", killFollower)
+	check(t, runScenario(t, scenario{name: "kill-follower", faults: []fault{faultKillFollower}}))
 }
-
 func TestIsolateLeader(t *testing.T) {
-	runScenario(t, "isolate-leader", isolateLeader)
+	check(t, runScenario(t, scenario{name: "isolate-leader", faults: []fault{faultIsolateLeader, faultIsolateFollower}}))
+}
+func TestFreeze(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "freeze", faults: []fault{faultFreezeLeader, faultFreezeFollower}}))
+}
+func TestCutClient(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "cut-client", faults: []fault{faultCutClient}}))
+}
+func TestMembership(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "membership", faults: []fault{faultMembership}}))
+}
+func TestSnapshotCatchUp(t *testing.T) {
+	rep := runScenario(t, scenario{name: "snapshot-catch-up", faults: []fault{faultSnapshotCatchUp}})
+	check(t, rep)
+	if rep.faults["snapshot-catch-up"] > 0 && rep.snapshotCatchUps == 0 {
+		t.Errorf("no restarted follower caught up from a snapshot in %d tries", rep.faults["snapshot-catch-up"])
+	}
 }
 
-func TestFreezeLeader(t *testing.T) { runScenario(t, "freeze-leader", freezeLeader) }
+// run is the state of one scenario while it runs.
+type run struct {
+	t     *testing.T
+	c     *testcluster.Cluster
+	admin *clientv3.Client
+	// removed are the members a membership change removed.
+	removed          map[string]bool
+	snapshotCatchUps int
+}
 
-// runScenario loads a fresh cluster with the workload while it repeats
-// inject, then recovers the cluster and checks everything the clients
-// and watchers saw.
-func runScenario(t *testing.T, name string, inject fault) {
-	c := testcluster.New(t, testcluster.Config{Size: 3, Proxy: true})
+// follower is the index of a running member of the cluster that does
+// not lead.
+func (r *run) follower() int {
+	leader := r.c.WaitLeader(r.t)
+	var fs []int
+	for i, m := range r.c.Members {
+		if i != leader && !r.removed[m.Name] && m.Running() {
+			fs = append(fs, i)
+		}
+	}
+	if len(fs) == 0 {
+		r.t.Fatal("no follower runs")
+	}
+	return fs[rand.IntN(len(fs))]
+}
+
+// report is what a scenario did and found.
+type report struct {
+	name             string
+	duration         time.Duration
+	faults           map[string]int
+	ops              map[opKind]int
+	unknown          int
+	firstRev, final  int64
+	leases, holds    int
+	streams, events  int
+	compactedTo      int64
+	compactions      int64
+	snapshots        int64
+	snapshotErrs     int64
+	snapshotCatchUps int
+	lin              porcupine.CheckResult
+	checkTime        time.Duration
+	checked          []string // the histories and properties checked
+	violations       []string
+	dir              string // where the evidence went, on a violation
+}
+
+func (rep *report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "scenario %s: %v of load\n", rep.name, rep.duration)
+	var fs []string
+	for name, n := range rep.faults {
+		fs = append(fs, fmt.Sprintf("%s×%d", name, n))
+	}
+	sort.Strings(fs)
+	fmt.Fprintf(&b, "  faults injected: %s (snapshot catch-ups seen: %d)\n", strings.Join(fs, ", "), rep.snapshotCatchUps)
+	var ops []string
+	total := 0
+	for k := opGet; k <= opDeleteRange; k++ {
+		ops = append(ops, fmt.Sprintf("%s %d", k, rep.ops[k]))
+		total += rep.ops[k]
+	}
+	fmt.Fprintf(&b, "  operations: %d KV (%s; %d unknown), %d leases, %d lock holds, revisions %d..%d\n",
+		total, strings.Join(ops, ", "), rep.unknown, rep.leases, rep.holds, rep.firstRev, rep.final)
+	fmt.Fprintf(&b, "  maintenance: %d compactions (to %d), %d snapshots saved (%d failed)\n", rep.compactions, rep.compactedTo, rep.snapshots, rep.snapshotErrs)
+	fmt.Fprintf(&b, "  checked: %s; linearizability %s in %v\n", strings.Join(rep.checked, ", "), rep.lin, rep.checkTime.Round(time.Millisecond))
+	fmt.Fprintf(&b, "  violations: %d", len(rep.violations))
+	if rep.dir != "" {
+		fmt.Fprintf(&b, "\n  evidence in %s; replay with %s=%s/history.json go test -run TestReplay -v ./tests/robustness/", rep.dir, envReplay, rep.dir)
+	}
+	return b.String()
+}
+
+// check fails t with every violation of rep.
+func check(t *testing.T, rep *report) {
+	t.Helper()
+	for _, v := range rep.violations {
+		t.Error(v)
+	}
+}
+
+// runScenario loads a fresh cluster with the workload while it injects
+// the scenario's faults, then recovers the cluster and checks
+// everything the clients and watchers saw. It reports violations in
+// the report it returns, not to t.
+func runScenario(t *testing.T, sc scenario) *report {
+	c := testcluster.New(t, testcluster.Config{
+		Size: 3, Proxy: true, ClientProxy: true,
+		Flags:     []string{fmt.Sprintf("--snapshot-count=%d", snapshotCount), fmt.Sprintf("--snapshot-catchup-entries=%d", snapshotCount/2)},
+		BuildTags: sc.buildTags, Env: sc.env,
+	})
 	c.WaitLeader(t)
+	r := &run{t: t, c: c, admin: newClient(t, c.Endpoints()), removed: make(map[string]bool)}
 	ctx, cancel := context.WithTimeout(t.Context(), recoverTimeout)
-	init, err := readState(ctx, newClient(t, c.Endpoints()))
+	init, err := readState(ctx, r.admin)
 	cancel()
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := newHistory(init)
+	proxied := c.ProxiedEndpoints()
 
+	// Long-lived watchers: the whole key space, and each key of the
+	// model, all asking for progress notifications.
 	watchCtx, stopWatch := context.WithCancel(t.Context())
 	var watchWG sync.WaitGroup
-	watchers := make([]*watcher, keyCount)
-	for k := range watchers {
-		w := newWatcher(k, init.Rev+1)
-		watchers[k] = w
-		cli := newClient(t, c.Endpoints())
+	defer func() { stopWatch(); watchWG.Wait() }()
+	global := newWatcher(rootPrefix, rootPrefix, true, init.Rev+1, h.now)
+	watchers := []*watcher{global}
+	for k := range keyCount {
+		watchers = append(watchers, newWatcher(keyName(k), keyName(k), false, init.Rev+1, h.now))
+	}
+	for _, w := range watchers {
+		w.progress = true
+		cli := newClient(t, proxied)
 		watchWG.Go(func() { w.run(watchCtx, cli) })
 	}
-	defer func() { stopWatch(); watchWG.Wait() }()
+	floor := func() int64 {
+		f := watchers[0].resume.Load()
+		for _, w := range watchers[1:] {
+			f = min(f, w.resume.Load())
+		}
+		return f
+	}
 
 	loadCtx, stopLoad := context.WithCancel(t.Context())
 	var loadWG sync.WaitGroup
-	for id := range clients {
-		kc := newKVClient(id, newClient(t, c.Endpoints()), h)
+	defer func() { stopLoad(); loadWG.Wait() }()
+	for id := range kvClients {
+		eps := proxied
+		if id < pinned {
+			eps = proxied[id : id+1]
+		}
+		kc := newKVClient(id, newClient(t, eps), h)
 		loadWG.Go(func() { kc.run(loadCtx) })
 	}
-	defer func() { stopLoad(); loadWG.Wait() }()
+	var leasers []*leaseClient
+	for id := range leaseClients {
+		lc := newLeaseClient(id, newClient(t, proxied), h)
+		leasers = append(leasers, lc)
+		loadWG.Go(func() { lc.run(loadCtx) })
+	}
+	var lockers []*lockClient
+	for id := range lockClients {
+		lc := newLockClient(id, newClient(t, proxied))
+		lockers = append(lockers, lc)
+		loadWG.Go(func() { lc.run(loadCtx) })
+	}
+	maint := &maintainer{cli: newClient(t, proxied), h: h, start: init.Rev + 1, floor: floor}
+	maintCli := newClient(t, proxied)
+	loadWG.Go(func() { maint.run(loadCtx, maintCli) })
 
-	duration := loadDuration(t)
-	deadline := time.Now().Add(duration)
-	faults := 0
-	for {
+	rep := &report{name: sc.name, faults: make(map[string]int), ops: make(map[opKind]int), firstRev: init.Rev + 1}
+	rep.duration = sc.duration
+	if rep.duration == 0 {
+		rep.duration = loadDuration(t)
+	}
+	deadline := time.Now().Add(rep.duration)
+	for i := 0; ; i++ {
 		time.Sleep(faultPause)
 		if time.Until(deadline) < 2*faultPause {
 			break
 		}
-		inject(t, c)
-		faults++
+		f := sc.faults[i%len(sc.faults)]
+		f.inject(r)
+		rep.faults[f.name]++
 		c.WaitLeader(t)
 	}
 	time.Sleep(time.Until(deadline))
@@ -163,15 +282,16 @@ func runScenario(t *testing.T, name string, inject fault) {
 	// key, so each watcher has an event to reach and the final read is
 	// the last word on each key.
 	c.Heal()
-	for _, m := range c.Members {
-		if !m.Running() {
+	for i, m := range c.Members {
+		c.HealClient(i)
+		if !m.Running() && !r.removed[m.Name] {
 			m.Start()
 		}
 	}
 	c.WaitLeader(t)
 	ctx, cancel = context.WithTimeout(t.Context(), recoverTimeout)
 	defer cancel()
-	fencer := newKVClient(clients, newClient(t, c.Endpoints()), h)
+	fencer := newKVClient(kvClients, r.admin, h)
 	for k := range keyCount {
 		for fencer.do(ctx, kvInput{Kind: opPut, Key: k, Value: fmt.Sprintf("fence-%d", k)}).Unknown {
 			if ctx.Err() != nil {
@@ -180,73 +300,166 @@ func runScenario(t *testing.T, name string, inject fault) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	final, err := readState(ctx, fencer.cli)
+	// No lease is kept alive any more: every lease and lock key must go.
+	lctx, lcancel := context.WithTimeout(t.Context(), recoverTimeout+2*leaseTTL*time.Second)
+	defer lcancel()
+	var left []string
+	_ = waitFor(lctx, func() bool {
+		left = left[:0]
+		for _, p := range []string{leasePrefix, lockPrefix} {
+			resp, err := r.admin.Get(lctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+			if err != nil {
+				left = append(left, err.Error())
+				continue
+			}
+			for _, kv := range resp.Kvs {
+				left = append(left, fmt.Sprintf("%s (lease %x)", kv.Key, kv.Lease))
+			}
+		}
+		return len(left) == 0
+	})
+	for _, k := range left {
+		rep.violations = append(rep.violations, fmt.Sprintf("%s still there %v after no lease was kept alive any more", k, recoverTimeout+2*leaseTTL*time.Second))
+	}
+	ctx, cancel = context.WithTimeout(t.Context(), recoverTimeout)
+	defer cancel()
+	final, err := readState(ctx, r.admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, w := range watchers {
-		want := final.Keys[k].ModRev
-		if want == 0 {
-			want = final.Rev // the key is gone: its watcher can do no better than all
-		}
-		if err := w.waitFor(ctx, want); err != nil {
-			t.Error(err) // checked below all the same, to say what is missing
+	rep.final = final.Rev
+	for _, w := range watchers {
+		if err := w.waitFor(ctx, final.Rev); err != nil {
+			rep.violations = append(rep.violations, err.Error())
 		}
 	}
 	c.WaitConverged(t)
 	stopWatch()
 	watchWG.Wait()
 
+	// Check.
 	recs := h.Records()
-	var violations []string
-	violations = append(violations, checkClientRevisions(recs)...)
-	logs := make([]watchLog, len(watchers))
-	for k, w := range watchers {
-		logs[k] = w.log()
-		violations = append(violations, checkWatchStream(logs[k])...)
+	for _, rc := range recs {
+		rep.ops[rc.Input.Kind]++
+		if rc.Output.Unknown {
+			rep.unknown++
+		}
 	}
-	violations = append(violations, checkWatchHistory(init, final, logs, recs)...)
+	logs := make([]watchLog, 0, len(watchers))
+	for _, w := range watchers {
+		logs = append(logs, w.log())
+	}
+	logs = append(logs, maint.logs()...)
+	compactedTo := maint.compactedTo.Load()
+	idx := indexEvents(logs[0])
+	foreign := idx.foreign()
+	var leases []leaseRecord
+	sent := make(map[string]bool)
+	for _, lc := range leasers {
+		leases = append(leases, lc.records()...)
+	}
+	for _, l := range leases {
+		sent[l.Value] = true
+	}
+	for _, rc := range recs {
+		if rc.Input.Kind == opPut || rc.Input.Kind == opCAS {
+			sent[rc.Input.Value] = true
+		}
+	}
+	var holds []hold
+	for _, lc := range lockers {
+		holds = append(holds, lc.records()...)
+	}
+	rep.leases, rep.holds = len(leases), len(holds)
+	rep.compactedTo, rep.compactions = compactedTo, maint.compactions.Load()
+	rep.snapshots, rep.snapshotErrs = maint.snapshots.Load(), maint.snapErrs.Load()
+	rep.snapshotCatchUps = r.snapshotCatchUps
 
-	outDir := os.Getenv(envDir)
-	if outDir != "" {
-		outDir = filepath.Join(outDir, name+"-"+time.Now().Format("20060102-150405"))
-	} else {
-		outDir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", name, time.Now().UnixNano()))
+	rep.violations = append(rep.violations, checkClientRevisions(recs)...)
+	for i, l := range logs {
+		rep.streams += len(l.Streams)
+		for _, resp := range l.Responses {
+			rep.events += len(resp.Events)
+		}
+		rep.violations = append(rep.violations, checkWatchStream(l, compactedTo)...)
+		if i > 0 {
+			rep.violations = append(rep.violations, checkWatchAgrees(l, idx)...)
+		}
 	}
+	rep.violations = append(rep.violations, checkWatchHistory(init, final, idx, recs, sent)...)
+	rep.violations = append(rep.violations, checkLeases(leases, idx)...)
+	rep.violations = append(rep.violations, checkLocks(holds, idx)...)
+	rep.checked = []string{
+		fmt.Sprintf("KV history (%d requests)", len(recs)),
+		"client revisions",
+		fmt.Sprintf("%d watches (%d streams, %d events) against the watch of %s", len(logs), rep.streams, rep.events, rootPrefix),
+		fmt.Sprintf("%d leases", len(leases)),
+		fmt.Sprintf("%d lock holds", len(holds)),
+	}
+
 	began := time.Now()
-	lin, err := checkLinearizable(init, recs, outDir)
+	lin, err := checkLinearizable(init, foreign, recs, "")
 	if err != nil {
 		t.Error(err)
 	}
-	checked := time.Since(began)
+	rep.lin, rep.checkTime = lin.Result, time.Since(began)
 	switch lin.Result {
 	case porcupine.Ok:
 	case porcupine.Illegal:
-		violations = append(violations, fmt.Sprintf("history is not linearizable: see %s/history.html; replay with %s=%s/history.json go test -run TestReplay -v ./tests/robustness/",
-			lin.Dir, envReplay, lin.Dir))
+		rep.violations = append(rep.violations, "the KV history is not linearizable (see history.html)")
 	default:
-		t.Errorf("porcupine gave up after %v (%s); the history is in %s", checkTimeout, lin.Result, lin.Dir)
+		t.Errorf("porcupine gave up after %v (%s)", checkTimeout, lin.Result)
 	}
 
 	// The checker must also fail when it should: the same history with
 	// two acknowledged writes' answers swapped cannot be linearized.
 	if bad, ok := swapWriteRevisions(recs); ok {
-		if res, _ := checkLinearizable(init, bad, ""); res.Result != porcupine.Illegal {
+		if res, _ := checkLinearizable(init, foreign, bad, ""); res.Result != porcupine.Illegal {
 			t.Errorf("porcupine accepts the history with two writes' revisions swapped (%s)", res.Result)
 		}
 	}
 
-	unknown := 0
-	for _, r := range recs {
-		if r.Output.Unknown {
-			unknown++
+	if len(rep.violations) > 0 {
+		rep.dir = saveEvidence(t, sc.name, c, init, foreign, recs, logs, rep)
+	}
+	t.Log(rep.String())
+	return rep
+}
+
+// saveEvidence keeps what a run with a violation needs to be looked at
+// again: the KV history (replayable, with porcupine's visualization),
+// every watch log, the lease and lock checks' violations, and every
+// member's output. It returns the directory.
+func saveEvidence(t *testing.T, name string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, rep *report) string {
+	dir := os.Getenv(envDir)
+	if dir != "" {
+		dir = filepath.Join(dir, name+"-"+time.Now().Format("20060102-150405"))
+	} else {
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", name, time.Now().UnixNano()))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("save evidence: %v", err)
+		return ""
+	}
+	if _, err := checkLinearizable(init, foreign, recs, dir); err != nil {
+		t.Error(err)
+	}
+	if err := saveHistory(filepath.Join(dir, "history.json"), init, foreign, recs); err != nil {
+		t.Error(err)
+	}
+	write := func(file string, b []byte) {
+		if err := os.WriteFile(filepath.Join(dir, file), b, 0o644); err != nil {
+			t.Errorf("save evidence: %v", err)
 		}
 	}
-	t.Logf("scenario %s: %v of load, %d faults, %d requests (%d unknown), revisions %d..%d, linearizability %s in %v, %d violations",
-		name, duration, faults, len(recs), unknown, init.Rev+1, final.Rev, lin.Result, checked.Round(time.Millisecond), len(violations))
-	for _, v := range violations {
-		t.Error(v)
+	if b, err := json.MarshalIndent(logs, "", " "); err == nil {
+		write("watches.json", b)
 	}
+	write("violations.txt", []byte(strings.Join(rep.violations, "\n")+"\n"))
+	for _, m := range c.Members {
+		write("member-"+m.Name+".log", []byte(m.Logs()))
+	}
+	return dir
 }
 
 // swapWriteRevisions returns recs with the revisions of two
@@ -281,7 +494,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(filepath.Dir(path), "replay")
-	lin, err := checkLinearizable(saved.Init, saved.Records, dir)
+	lin, err := checkLinearizable(saved.Init, saved.foreign(), saved.Records, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
