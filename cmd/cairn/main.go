@@ -19,6 +19,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"time"
 )
 
 func main() {
@@ -47,6 +49,12 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	cfg := inv.cfg
 	if cfg.Logger == nil {
 		cfg.Logger = newLogger(cfg.LogLevel, stderr)
+	}
+	if cfg.EnablePprof {
+		// Sample lock contention and blocking too, so that the
+		// /debug/pprof/mutex and /block profiles have something in them.
+		runtime.SetMutexProfileFraction(100)
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 	}
 	return serve(cfg, cfg.Logger)
 }
