@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -28,7 +30,21 @@ type pebbleEngine struct {
 	// last flush began: their difference estimates the memtables' contents.
 	written atomic.Int64
 	flushed atomic.Int64
+
+	// Pebble's Metrics walks every level and table: too dear to call on
+	// every write (Size is asked before each one, for the quota). The
+	// table figures are read at most every sizeCacheTTL, and again at
+	// once after any flush or compaction ends, since those are what
+	// change them.
+	sizeMu      sync.Mutex
+	sizeAt      atomic.Int64 // UnixNano of the last read; 0: stale
+	sizeGen     atomic.Int64 // bumped by every event that changes the tables
+	diskUsage   atomic.Int64
+	tablesBytes atomic.Int64
 }
+
+// sizeCacheTTL bounds how old the cached table sizes Size uses can be.
+const sizeCacheTTL = 100 * time.Millisecond
 
 // OpenPebble opens (or creates) a Pebble engine in dir.
 func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
@@ -50,7 +66,11 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 	}
 	e := &pebbleEngine{cache: cache}
 	opts.EventListener = &pebble.EventListener{
-		FlushBegin: func(pebble.FlushInfo) { e.flushed.Store(e.written.Load()) },
+		FlushBegin:    func(pebble.FlushInfo) { e.flushed.Store(e.written.Load()) },
+		FlushEnd:      func(pebble.FlushInfo) { e.tablesChanged() },
+		CompactionEnd: func(pebble.CompactionInfo) { e.tablesChanged() },
+		TableDeleted:  func(pebble.TableDeleteInfo) { e.tablesChanged() },
+		TableIngested: func(pebble.TableIngestInfo) { e.tablesChanged() },
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -84,19 +104,46 @@ func (e *pebbleEngine) Compact() error {
 }
 
 func (e *pebbleEngine) Size() (int64, int64) {
-	m := e.db.Metrics()
+	disk, tables := e.tableSizes()
 	// Count what the memtables hold too: without its own WAL, the engine
 	// keeps recent writes only in memory until a flush, and a size that
 	// ignored them would let --quota-backend-bytes be overrun by up to a
 	// memtable. (Pebble's memtable metric is the arena allocated, which
 	// grows in steps up to 64 MiB whatever it holds.)
 	mem := max(0, e.written.Load()-e.flushed.Load())
-	onDisk := int64(m.DiskSpaceUsage()) + mem
-	live := m.Total().TablesSize + mem
+	onDisk := disk + mem
+	live := tables + mem
 	if live > onDisk {
 		live = onDisk
 	}
 	return onDisk, live
+}
+
+// tableSizes returns the engine's disk usage and the size of its tables,
+// from Pebble's metrics read at most sizeCacheTTL ago.
+func (e *pebbleEngine) tableSizes() (disk, tables int64) {
+	if at := e.sizeAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < sizeCacheTTL {
+		return e.diskUsage.Load(), e.tablesBytes.Load()
+	}
+	e.sizeMu.Lock()
+	defer e.sizeMu.Unlock()
+	if at := e.sizeAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < sizeCacheTTL {
+		return e.diskUsage.Load(), e.tablesBytes.Load() // read by another caller meanwhile
+	}
+	now, gen := time.Now().UnixNano(), e.sizeGen.Load()
+	m := e.db.Metrics()
+	disk, tables = int64(m.DiskSpaceUsage()), m.Total().TablesSize
+	e.diskUsage.Store(disk)
+	e.tablesBytes.Store(tables)
+	if e.sizeGen.Load() == gen {
+		e.sizeAt.Store(now) // else the tables changed as we read: stay stale
+	}
+	return disk, tables
+}
+
+func (e *pebbleEngine) tablesChanged() {
+	e.sizeGen.Add(1)
+	e.sizeAt.Store(0)
 }
 
 func (e *pebbleEngine) Close() error {
