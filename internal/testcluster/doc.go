@@ -45,6 +45,18 @@
 //	c.Heal()
 //	c.WaitConverged(t)
 //
+// With Config.ClientProxy, a plain TCP proxy stands in front of each
+// member's client port too (Member.ClientProxyURL; ProxiedEndpoints
+// lists them). CutClient black-holes every connection through one of
+// them, so clients of that member hear nothing (as behind a partition)
+// while the member and its peers carry on; HealClient ends it and
+// closes the connections that lived through it.
+//
+// Config.BuildTags builds the server with build tags into a binary of
+// its own, and Config.Env gives every member extra environment
+// variables: together they run the deliberate bugs of
+// internal/failpoint.
+//
 // Every process is stopped by its PID in t.Cleanup, and dies with the test
 // binary if that is killed (Linux). When the test failed, each member's
 // captured output is written to the test log.

@@ -415,6 +415,10 @@ func TestLockChecks(t *testing.T) {
 	if v := checkLocks([]hold{a, b}, idx); len(v) != 0 {
 		t.Fatalf("one after the other: %q", v)
 	}
+	again := hold{Client: 0, Key: a.Key, Rev: 4, Create: 2} // locked again before its unlock went through
+	if v := checkLocks([]hold{a, again, b}, idx); len(v) != 0 {
+		t.Fatalf("a session holding on reentrantly: %q", v)
+	}
 	late := eventIndex{7: {{Key: a.Key, Rev: 7}, {Key: b.Key, Rev: 7}}}
 	if v := checkLocks([]hold{a, b}, late); len(v) != 1 || !strings.Contains(v[0], "lock held twice") {
 		t.Fatalf("b held while a's key still existed: %q; want one violation", v)

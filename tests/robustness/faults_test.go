@@ -166,8 +166,6 @@ func snapshotCatchUp(r *run) {
 	}
 	before := len(f.Logs())
 	f.Start()
-	// The server logs a restore from a snapshot after its raft node
-	// restarted only for a snapshot the leader sent.
 	wctx, wcancel := context.WithTimeout(r.t.Context(), 5*time.Second)
 	defer wcancel()
 	if err := waitFor(wctx, func() bool { return restoredAfterRestart(f.Logs()[before:]) }); err == nil {
@@ -175,9 +173,10 @@ func snapshotCatchUp(r *run) {
 	}
 }
 
+// restoredAfterRestart reports whether a member's output says it
+// received a snapshot from the leader.
 func restoredAfterRestart(logs string) bool {
-	i := strings.Index(logs, "raftnode: restarted")
-	return i >= 0 && strings.Contains(logs[i:], "restored the store from a snapshot")
+	return strings.Contains(logs, "transport: received snapshot")
 }
 
 // waitFor polls cond until it holds or ctx ends.

@@ -79,9 +79,14 @@ type scenario struct {
 	buildTags []string
 	env       []string
 	duration  time.Duration // 0: loadDuration
+	// expectViolations keeps the evidence in the test's temp dir, as
+	// the failpoint tests expect violations and need not keep it.
+	expectViolations bool
 }
 
-func TestKillLeader(t *testing.T) { check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}})) }
+func TestKillLeader(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}}))
+}
 func TestKillFollower(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "kill-follower", faults: []fault{faultKillFollower}}))
 }
@@ -420,7 +425,16 @@ func runScenario(t *testing.T, sc scenario) *report {
 	}
 
 	if len(rep.violations) > 0 {
-		rep.dir = saveEvidence(t, sc.name, c, init, foreign, recs, logs, rep)
+		dir := os.Getenv(envDir)
+		switch {
+		case sc.expectViolations:
+			dir = t.TempDir()
+		case dir != "":
+			dir = filepath.Join(dir, sc.name+"-"+time.Now().Format("20060102-150405"))
+		default:
+			dir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", sc.name, time.Now().UnixNano()))
+		}
+		rep.dir = saveEvidence(t, dir, c, init, foreign, recs, logs, rep)
 	}
 	t.Log(rep.String())
 	return rep
@@ -430,13 +444,7 @@ func runScenario(t *testing.T, sc scenario) *report {
 // again: the KV history (replayable, with porcupine's visualization),
 // every watch log, the lease and lock checks' violations, and every
 // member's output. It returns the directory.
-func saveEvidence(t *testing.T, name string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, rep *report) string {
-	dir := os.Getenv(envDir)
-	if dir != "" {
-		dir = filepath.Join(dir, name+"-"+time.Now().Format("20060102-150405"))
-	} else {
-		dir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", name, time.Now().UnixNano()))
-	}
+func saveEvidence(t *testing.T, dir string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, rep *report) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Errorf("save evidence: %v", err)
 		return ""
