@@ -424,3 +424,20 @@ func TestLockChecks(t *testing.T) {
 		t.Fatalf("b held while a's key still existed: %q; want one violation", v)
 	}
 }
+
+// TestModelUnknownDeletesTakeARevision pins a bug the model once had:
+// a delete with an unknown outcome that took effect must take its
+// revision like any other write.
+func TestModelUnknownDeletesTakeARevision(t *testing.T) {
+	for _, in := range []kvInput{del(0), {Kind: opDeleteRange}} {
+		recs := []record{
+			op(0, 0, 1, put(0, "a"), wrote(2)),
+			op(1, 2, 3, in, unknown),
+			op(0, 4, 5, get(0), read(3, "", 0)),
+			op(0, 6, 7, put(1, "b"), wrote(4)),
+		}
+		if res, _ := checkLinearizable(start, nil, recs, ""); res.Result != porcupine.Ok {
+			t.Errorf("unknown %s that took effect: %s; want Ok", in.Kind, res.Result)
+		}
+	}
+}

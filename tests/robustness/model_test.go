@@ -159,7 +159,8 @@ func step(f foreignRevs, s kvState, in kvInput, out kvOutput) (bool, kvState) {
 			return read(out.Deleted == 0)
 		}
 		s.Keys[in.Key] = keyState{}
-		return out.Unknown || (out.Rev == write() && out.Deleted == 1), s
+		rev := write()
+		return out.Unknown || (out.Rev == rev && out.Deleted == 1), s
 	case opDeleteRange:
 		var n int64
 		for _, k := range s.Keys {
@@ -171,7 +172,8 @@ func step(f foreignRevs, s kvState, in kvInput, out kvOutput) (bool, kvState) {
 			return read(out.Deleted == 0)
 		}
 		s.Keys = [keyCount]keyState{}
-		return out.Unknown || (out.Rev == write() && out.Deleted == n), s
+		rev := write()
+		return out.Unknown || (out.Rev == rev && out.Deleted == n), s
 	case opCAS:
 		if cur.ModRev == in.ExpectModRev {
 			rev := write()
