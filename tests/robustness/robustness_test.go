@@ -84,29 +84,40 @@ type scenario struct {
 	expectViolations bool
 }
 
+// The bounded scenarios, one or two kinds of fault each; TestSoak
+// cycles through all of them.
+
 func TestKillLeader(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}}))
 }
+
 func TestKillFollower(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "kill-follower", faults: []fault{faultKillFollower}}))
 }
-func TestIsolateLeader(t *testing.T) {
-	check(t, runScenario(t, scenario{name: "isolate-leader", faults: []fault{faultIsolateLeader, faultIsolateFollower}}))
+
+func TestIsolate(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "isolate", faults: []fault{faultIsolateLeader, faultIsolateFollower}}))
 }
+
 func TestFreeze(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "freeze", faults: []fault{faultFreezeLeader, faultFreezeFollower}}))
 }
+
 func TestCutClient(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "cut-client", faults: []fault{faultCutClient}}))
 }
+
 func TestMembership(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "membership", faults: []fault{faultMembership}}))
 }
+
+// TestSnapshotCatchUp also checks that the fault did what it is for: a
+// restarted follower received a snapshot from the leader.
 func TestSnapshotCatchUp(t *testing.T) {
 	rep := runScenario(t, scenario{name: "snapshot-catch-up", faults: []fault{faultSnapshotCatchUp}})
 	check(t, rep)
-	if rep.faults["snapshot-catch-up"] > 0 && rep.snapshotCatchUps == 0 {
-		t.Errorf("no restarted follower caught up from a snapshot in %d tries", rep.faults["snapshot-catch-up"])
+	if n := rep.faults[faultSnapshotCatchUp.name]; n > 0 && rep.snapshotCatchUps == 0 {
+		t.Errorf("no restarted follower caught up from a snapshot in %d tries", n)
 	}
 }
 
