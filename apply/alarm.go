@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
@@ -17,6 +18,9 @@ import (
 type Alarms struct {
 	mu  sync.RWMutex
 	set map[alarmKey]struct{}
+	// raised has bit 1<<type set while any member has an alarm of that
+	// type: every request checks it, without taking mu.
+	raised atomic.Uint32
 }
 
 type alarmKey struct {
@@ -60,6 +64,7 @@ func (a *Alarms) Reload(r storage.Reader) error {
 	}
 	a.mu.Lock()
 	a.set = set
+	a.updateRaised()
 	a.mu.Unlock()
 	return nil
 }
@@ -71,14 +76,18 @@ func (a *Alarms) NoSpace() bool { return a.has(pb.AlarmType_NOSPACE) }
 func (a *Alarms) Corrupt() bool { return a.has(pb.AlarmType_CORRUPT) }
 
 func (a *Alarms) has(t pb.AlarmType) bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
+	return t >= 0 && t < 32 && a.raised.Load()&(1<<uint(t)) != 0
+}
+
+// updateRaised recomputes raised; a.mu must be held for writing.
+func (a *Alarms) updateRaised() {
+	var bits uint32
 	for k := range a.set {
-		if k.typ == t {
-			return true
+		if k.typ >= 0 && k.typ < 32 {
+			bits |= 1 << uint(k.typ)
 		}
 	}
-	return false
+	a.raised.Store(bits)
 }
 
 // List returns the raised alarms, optionally only those of member (0: all)
@@ -118,6 +127,7 @@ func (a *Alarms) apply(b storage.Batch, r *pb.AlarmRequest) (*pb.AlarmResponse, 
 		}
 		a.mu.Lock()
 		a.set[k] = struct{}{}
+		a.updateRaised()
 		a.mu.Unlock()
 		resp.Alarms = []*pb.AlarmMember{{MemberID: r.MemberID, Alarm: r.Alarm}}
 	case pb.AlarmRequest_DEACTIVATE:
@@ -135,6 +145,7 @@ func (a *Alarms) apply(b storage.Batch, r *pb.AlarmRequest) (*pb.AlarmResponse, 
 			}
 			a.mu.Lock()
 			delete(a.set, k)
+			a.updateRaised()
 			a.mu.Unlock()
 			resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: k.member, Alarm: k.typ})
 		}
