@@ -1,6 +1,7 @@
 package robustness
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -439,5 +440,33 @@ func TestModelUnknownDeletesTakeARevision(t *testing.T) {
 		if res, _ := checkLinearizable(start, nil, recs, ""); res.Result != porcupine.Ok {
 			t.Errorf("unknown %s that took effect: %s; want Ok", in.Kind, res.Result)
 		}
+	}
+}
+
+func TestResolveUnknown(t *testing.T) {
+	recs := []record{
+		op(0, 0, 1, put(0, "a"), wrote(2)),
+		op(1, 2, 3, put(1, "b"), unknown),    // took effect at 3
+		op(2, 2, 3, put(2, "c"), unknown),    // never did
+		op(3, 2, 3, cas(0, 2, "d"), unknown), // took effect at 4
+		op(4, 2, 3, del(0), unknown),         // cannot tell
+		op(0, 5, 6, get(1), read(4, "b", 3)),
+	}
+	idx := eventIndex{2: {ev(0, 2, "a")}, 3: {ev(1, 3, "b")}, 4: {ev(0, 4, "d")}}
+	got := resolveUnknown(recs, idx)
+	if len(got) != 5 {
+		t.Fatalf("%d records; want 5 (the put that never took effect left out)", len(got))
+	}
+	if r := got[1]; r.Output != (kvOutput{Rev: 3}) || r.Return != math.MaxInt64 {
+		t.Errorf("unknown put seen at 3: %+v", r)
+	}
+	if r := got[2]; r.Output != (kvOutput{Rev: 4, Succeeded: true}) || r.Return != math.MaxInt64 {
+		t.Errorf("unknown cas seen at 4: %+v", r)
+	}
+	if r := got[3]; !r.Output.Unknown {
+		t.Errorf("unknown delete: %+v; want it left unknown", r)
+	}
+	if res, _ := checkLinearizable(start, nil, got, ""); res.Result != porcupine.Ok {
+		t.Errorf("resolved history: %s; want Ok", res.Result)
 	}
 }

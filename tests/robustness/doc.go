@@ -98,7 +98,7 @@
 //	go test -count=1 -timeout=0 ./tests/robustness/ -robustness.duration=10m
 //	CAIRN_ROBUSTNESS_DURATION=10m go test -count=1 -timeout=0 ./tests/robustness/
 //
-// A soak cycles every kind of fault on fresh clusters, three minutes of
+// A soak cycles every kind of fault on fresh clusters, two minutes of
 // load each (-robustness.segment), until its duration has passed:
 //
 //	go test -count=1 -timeout=0 -v -run TestSoak ./tests/robustness/ -robustness.soak=30m

@@ -172,3 +172,38 @@ func checkClientRevisions(recs []record) []string {
 	}
 	return violations
 }
+
+// resolveUnknown uses the watch of rootPrefix to settle what it can of
+// the requests whose outcome the client did not learn, as etcd's own
+// robustness suite does: porcupine's search grows with every request
+// that may take effect anywhere after its call. A put or a cas whose
+// (unique) value the watch shows took effect at that revision, and is
+// given it, still with an unknown return time; one whose value never
+// appears took no effect (the watch is checked to be whole separately)
+// and changed nothing anyone saw, so it is left out. Deletes, whose
+// events do not say who made them, stay unknown. The records returned
+// are for the linearizability check alone: the client never saw the
+// revisions filled in.
+func resolveUnknown(recs []record, idx eventIndex) []record {
+	putAt := make(map[string]int64)
+	for rev, evs := range idx {
+		for _, e := range evs {
+			if e.Put && keyIndex(e.Key) >= 0 {
+				putAt[e.Value] = rev
+			}
+		}
+	}
+	out := make([]record, 0, len(recs))
+	for _, r := range recs {
+		if r.Output.Unknown && (r.Input.Kind == opPut || r.Input.Kind == opCAS) {
+			rev, ok := putAt[r.Input.Value]
+			if !ok {
+				continue
+			}
+			r.Output = kvOutput{Rev: rev, Succeeded: r.Input.Kind == opCAS}
+			r.Return = math.MaxInt64
+		}
+		out = append(out, r)
+	}
+	return out
+}

@@ -413,8 +413,9 @@ func runScenario(t *testing.T, sc scenario) *report {
 		fmt.Sprintf("%d lock holds", len(holds)),
 	}
 
+	linRecs := resolveUnknown(recs, idx)
 	began := time.Now()
-	lin, err := checkLinearizable(init, foreign, recs, "")
+	lin, err := checkLinearizable(init, foreign, linRecs, "")
 	if err != nil {
 		t.Error(err)
 	}
@@ -429,7 +430,7 @@ func runScenario(t *testing.T, sc scenario) *report {
 
 	// The checker must also fail when it should: the same history with
 	// two acknowledged writes' answers swapped cannot be linearized.
-	if bad, ok := swapWriteRevisions(recs); ok {
+	if bad, ok := swapWriteRevisions(linRecs); ok {
 		if res, _ := checkLinearizable(init, foreign, bad, ""); res.Result != porcupine.Illegal {
 			t.Errorf("porcupine accepts the history with two writes' revisions swapped (%s)", res.Result)
 		}
@@ -445,14 +446,15 @@ func runScenario(t *testing.T, sc scenario) *report {
 		default:
 			dir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", sc.name, time.Now().UnixNano()))
 		}
-		rep.dir = saveEvidence(t, dir, c, init, foreign, recs, logs, rep)
+		rep.dir = saveEvidence(t, dir, c, init, foreign, linRecs, logs, rep)
 	}
 	t.Log(rep.String())
 	return rep
 }
 
 // saveEvidence keeps what a run with a violation needs to be looked at
-// again: the KV history (replayable, with porcupine's visualization),
+// again: the KV history as checked (with the unknown outcomes that the
+// watch settled filled in; replayable, with porcupine's visualization),
 // every watch log, the lease and lock checks' violations, and every
 // member's output. It returns the directory.
 func saveEvidence(t *testing.T, dir string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, rep *report) string {

@@ -13,7 +13,7 @@ import (
 var (
 	soakFlag = flag.Duration("robustness.soak", 0,
 		"run TestSoak for this long, cycling every fault kind (or $CAIRN_ROBUSTNESS_SOAK)")
-	segmentFlag = flag.Duration("robustness.segment", 3*time.Minute,
+	segmentFlag = flag.Duration("robustness.segment", 2*time.Minute,
 		"the load of each fresh cluster of a soak; each segment's history is checked by itself")
 )
 
