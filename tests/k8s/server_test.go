@@ -181,8 +181,25 @@ func tryStartServer(progressNotify string) (*server, error) {
 	return s, nil
 }
 
-// waitReady polls with a linearizable Get until the server answers.
+// waitReady waits until the client port accepts connections, then until
+// a linearizable Get succeeds (the member has elected itself).
 func (s *server) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		conn, err := net.DialTimeout("tcp", s.endpoint, 100*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("exited before it was ready: %v", s.waitErr)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("client port not open after %v: %w", timeout, err)
+		}
+	}
 	c, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{s.endpoint},
 		DialTimeout: timeout,
@@ -192,9 +209,8 @@ func (s *server) waitReady(timeout time.Duration) error {
 		return err
 	}
 	defer c.Close()
-	deadline := time.Now().Add(timeout)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		_, err := c.Get(ctx, "health")
 		cancel()
 		if err == nil {
@@ -203,12 +219,11 @@ func (s *server) waitReady(timeout time.Duration) error {
 		select {
 		case <-s.exited:
 			return fmt.Errorf("exited before it was ready: %v", s.waitErr)
-		default:
+		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %v: %w", timeout, err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -265,13 +280,19 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// serverPool keeps one server started ahead of the test that will use it:
+// spareServers is how many servers serverPool keeps starting ahead of
+// the tests. A server spends most of its start-up waiting for its first
+// election, so starting a few at once costs little CPU and hides most of
+// that wait; most tests take less time than a start-up.
+const spareServers = 3
+
+// serverPool keeps servers started ahead of the tests that will use them:
 // each test gets a fresh server, as Kubernetes' own tests get a fresh
-// embedded etcd, and the start-up (mostly the first election) overlaps
-// with the previous test instead of adding to it.
+// embedded etcd, and the start-up overlaps with earlier tests instead of
+// adding to them.
 type serverPool struct {
 	mu     sync.Mutex
-	next   chan startResult
+	queue  []chan startResult // oldest first
 	closed bool
 }
 
@@ -282,15 +303,17 @@ type startResult struct {
 
 func newServerPool() *serverPool {
 	p := &serverPool{}
-	p.refill()
+	for range spareServers {
+		p.startOne()
+	}
 	return p
 }
 
-// refill starts the next spare in the background; called with p.mu held
-// or before p is shared.
-func (p *serverPool) refill() {
+// startOne starts one more spare in the background; called with p.mu
+// held or before p is shared.
+func (p *serverPool) startOne() {
 	ch := make(chan startResult, 1)
-	p.next = ch
+	p.queue = append(p.queue, ch)
 	go func() {
 		s, err := startServer("")
 		ch <- startResult{s, err}
@@ -300,14 +323,19 @@ func (p *serverPool) refill() {
 // get returns a running server that no one else uses.
 func (p *serverPool) get() (*server, error) {
 	p.mu.Lock()
-	ch := p.next
-	p.refill()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errors.New("server pool closed")
+	}
+	ch := p.queue[0]
+	p.queue = p.queue[1:]
+	p.startOne()
 	p.mu.Unlock()
 	r := <-ch
 	return r.s, r.err
 }
 
-// close stops the spare.
+// close stops the spares.
 func (p *serverPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -315,9 +343,12 @@ func (p *serverPool) close() {
 		return
 	}
 	p.closed = true
-	if r := <-p.next; r.s != nil {
-		r.s.stop()
+	for _, ch := range p.queue {
+		if r := <-ch; r.s != nil {
+			r.s.stop()
+		}
 	}
+	p.queue = nil
 }
 
 // runServer returns a fresh server for t, stopped when t ends. If t failed,
