@@ -46,6 +46,9 @@ func apiServerArgs(dir string, port int, etcdServers string) []string {
 		"--etcd-servers=" + etcdServers,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The endpoint reconciler refuses a loopback advertise address;
+		// with one API server there is nothing to reconcile.
+		"--endpoint-reconciler-type=none",
 		fmt.Sprintf("--secure-port=%d", port),
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--service-cluster-ip-range=10.96.0.0/16",

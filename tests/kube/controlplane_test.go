@@ -119,7 +119,9 @@ func runWorkflow(t *testing.T, a *apiServer, ns string, midway func()) {
 	checkLists(t, a, ns, step)
 
 	step("", "delete", "pod", "p1", "-n", ns, "--ignore-not-found")
-	w.expectPodLifecycle(t, "p1", []string{"ADDED", "MODIFIED", "MODIFIED", "DELETED"})
+	// kubectl delete sets the deletion timestamp (graceful deletion, one
+	// MODIFIED) and, with no kubelet to wait for, the pod is removed.
+	w.expectPodLifecycle(t, "p1", []string{"ADDED", "MODIFIED+label", "MODIFIED+label+patch", "MODIFIED+label+patch+deleting", "DELETED+label+patch+deleting"})
 
 	step("", "delete", "pods", "p2", "p3", "-n", ns, "--ignore-not-found")
 	step("", "delete", "deployment", "web", "-n", ns, "--ignore-not-found")
@@ -231,10 +233,30 @@ type watchEvent struct {
 	Type   string `json:"type"`
 	Object struct {
 		Metadata struct {
-			Name            string `json:"name"`
-			ResourceVersion string `json:"resourceVersion"`
+			Name              string            `json:"name"`
+			ResourceVersion   string            `json:"resourceVersion"`
+			Labels            map[string]string `json:"labels"`
+			Annotations       map[string]string `json:"annotations"`
+			DeletionTimestamp string            `json:"deletionTimestamp"`
 		} `json:"metadata"`
 	} `json:"object"`
+}
+
+// String describes the event by what the workflow changes: the tier
+// label, the patched annotation and the deletion timestamp.
+func (ev watchEvent) String() string {
+	m := ev.Object.Metadata
+	s := ev.Type
+	if m.Labels["tier"] != "" {
+		s += "+label"
+	}
+	if m.Annotations["cairn.test/patched"] != "" {
+		s += "+patch"
+	}
+	if m.DeletionTimestamp != "" {
+		s += "+deleting"
+	}
+	return s
 }
 
 func startWatch(t *testing.T, a *apiServer, ns string) *podWatch {
@@ -305,7 +327,7 @@ func (w *podWatch) expectPodLifecycle(t *testing.T, name string, want []string) 
 			if ev.Object.Metadata.Name != name {
 				continue
 			}
-			got = append(got, ev.Type)
+			got = append(got, ev.String())
 			if ev.Type != "DELETED" {
 				continue
 			}
