@@ -88,7 +88,7 @@
 //
 // # Running
 //
-// By default each scenario loads the cluster for about eight seconds:
+// By default each scenario loads the cluster for twelve seconds:
 //
 //	go test -race -count=1 ./tests/robustness/
 //	go test -race -count=1 -v ./tests/robustness/            # with the reports

@@ -33,7 +33,12 @@ func TestFailpointStaleReadsAreCaught(t *testing.T) {
 	if rep.lin != porcupine.Illegal {
 		t.Fatalf("with skipReadIndex and %d isolations of the leader, porcupine says %s; want %s", rep.faults[faultIsolateLeader.name], rep.lin, porcupine.Illegal)
 	}
-	t.Logf("caught: the KV history is not linearizable (%d violations in all); evidence in %s", len(rep.violations), rep.dir)
+	t.Logf("caught: the KV history is not linearizable (%d violations in all); the first: %s", len(rep.violations), firstViolations(rep, 3))
+}
+
+// firstViolations lists up to n of rep's violations, for the log.
+func firstViolations(rep *report, n int) string {
+	return strings.Join(rep.violations[:min(n, len(rep.violations))], "; ")
 }
 
 // TestFailpointDroppedWatchEventsAreCaught: with dropWatchEvent, synced

@@ -21,7 +21,7 @@ import (
 )
 
 var durationFlag = flag.Duration("robustness.duration", 0,
-	"how long each scenario loads the cluster (default 8s, or $CAIRN_ROBUSTNESS_DURATION)")
+	"how long each scenario loads the cluster (default 12s, or $CAIRN_ROBUSTNESS_DURATION)")
 
 // Environment variables; see the package doc.
 const (
@@ -31,7 +31,7 @@ const (
 )
 
 const (
-	defaultDuration = 8 * time.Second
+	defaultDuration = 12 * time.Second
 	// kvClients is how many clients of the model's keys load the
 	// cluster at once: one pinned to each of the first three members,
 	// the others of every member.
