@@ -70,6 +70,7 @@ func TestSoak(t *testing.T) {
 		sum.snapshots += rep.snapshots
 		sum.snapshotErrs += rep.snapshotErrs
 		sum.snapshotCatchUps += rep.snapshotCatchUps
+		sum.snapshotTries += rep.snapshotTries
 		sum.final += rep.final - rep.firstRev + 1
 		sum.checkTime += rep.checkTime
 		sum.violations = append(sum.violations, rep.violations...)
@@ -85,8 +86,8 @@ func TestSoak(t *testing.T) {
 	for _, n := range sum.ops {
 		ops += n
 	}
-	t.Logf("soak: %d segments, %v of load in %v\n  faults: %d (%s); snapshot catch-ups seen %d\n  operations: %d KV (%d unknown), %d revisions, %d leases, %d lock holds\n  watches: %d streams, %d events; %d compactions, %d snapshots saved (%d failed)\n  linearizability checks took %v; violations: %d",
-		segments, sum.duration, time.Since(began).Round(time.Second), faults, strings.Join(fs, ", "), sum.snapshotCatchUps,
+	t.Logf("soak: %d segments, %v of load in %v\n  faults: %d (%s); followers caught up by snapshot %d of %d\n  operations: %d KV (%d unknown), %d revisions, %d leases, %d lock holds\n  watches: %d streams, %d events; %d compactions, %d snapshots saved (%d failed)\n  linearizability checks took %v; violations: %d",
+		segments, sum.duration, time.Since(began).Round(time.Second), faults, strings.Join(fs, ", "), sum.snapshotCatchUps, sum.snapshotTries,
 		ops, sum.unknown, sum.final, sum.leases, sum.holds, sum.streams, sum.events, sum.compactions, sum.snapshots, sum.snapshotErrs,
 		sum.checkTime.Round(time.Millisecond), len(sum.violations))
 }
