@@ -65,7 +65,8 @@ func apiServerArgs(dir string, port int, etcdServers string) []string {
 
 // startAPIServer starts kube-apiserver against the cluster and waits until
 // /readyz answers ok.
-func startAPIServer(t *testing.T, c *cluster) *apiServer {
+// extra are flags added to apiServerArgs.
+func startAPIServer(t *testing.T, c *cluster, extra ...string) *apiServer {
 	t.Helper()
 	bin := kubeBinDir(t)
 	dir := t.TempDir()
@@ -101,8 +102,8 @@ current-context: cairn
 	if err := os.WriteFile(a.kubeconfig, []byte(kubeconfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a.proc = startProc(t, "kube-apiserver", filepath.Join(dir, "kube-apiserver.log"),
-		filepath.Join(bin, "kube-apiserver"), apiServerArgs(dir, port, c.clientURLs())...)
+	a.proc = startProc(t, "kube-apiserver", filepath.Join(logDir(t), "kube-apiserver.log"),
+		filepath.Join(bin, "kube-apiserver"), append(apiServerArgs(dir, port, c.clientURLs()), extra...)...)
 	start := time.Now()
 	if err := a.waitReady(2 * time.Minute); err != nil {
 		t.Fatalf("kube-apiserver did not become ready: %v", err)

@@ -82,7 +82,7 @@ func startCluster(t *testing.T, n int) *cluster {
 			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
 		}
 		m.dataDir = filepath.Join(dir, m.name+".data")
-		m.logPath = filepath.Join(dir, m.name+".log")
+		m.logPath = filepath.Join(logDir(t), m.name+".log")
 		initial = append(initial, m.name+"="+m.peerURL)
 		c.members = append(c.members, m)
 	}

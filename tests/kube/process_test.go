@@ -173,3 +173,19 @@ func kubeBinDir(t *testing.T) string {
 	}
 	return dir
 }
+
+// logDir is where the test's processes write their logs: a directory per
+// test under $CAIRN_KUBE_LOG_DIR if that is set (to keep them, for
+// example as CI artifacts), else a temporary one.
+func logDir(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("CAIRN_KUBE_LOG_DIR")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
