@@ -2,7 +2,9 @@
 # test.sh runs every test Cairn has, the way CI runs them: it builds the
 # pinned upstream etcd and etcdctl the tests compare against, then runs
 # vet and the race-enabled tests of the main module and of the
-# side-by-side compatibility module (tests/compat).
+# side-by-side compatibility module (tests/compat), then the Kubernetes
+# modules: k8s.io/apiserver's storage tests (tests/k8s) and a real
+# kube-apiserver and kubectl (tests/kube, binaries cached between runs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -18,4 +20,14 @@ go test -race -count=1 -timeout 15m ./...
 if [[ -f tests/compat/go.mod ]]; then
 	echo "== go test (tests/compat: etcdctl against etcd 3.7.3 and Cairn side by side)"
 	(cd tests/compat && go test -count=1 -timeout 10m ./...)
+fi
+
+if [[ -x tests/k8s/run.sh ]]; then
+	echo "== tests/k8s (k8s.io/apiserver's storage test suite against Cairn)"
+	tests/k8s/run.sh
+fi
+
+if [[ -x tests/kube/run.sh ]]; then
+	echo "== tests/kube (kube-apiserver v1.37.1 and kubectl against Cairn, single member and 3-member with leader kill)"
+	tests/kube/run.sh
 fi
