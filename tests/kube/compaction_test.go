@@ -60,6 +60,14 @@ func TestControlPlaneCompaction(t *testing.T) {
 		}
 	}
 
+	// Those reads went to the key-value server, with RangeStream (on by
+	// default since Kubernetes 1.37) unless it is unsupported.
+	lists := listsFromEtcd(a.metrics(t))
+	t.Logf("lists from etcd: %v with RangeStream, %v paginated", lists["true"], lists["false"])
+	if lists["true"] == 0 {
+		t.Errorf("no list used RangeStream; kube-apiserver falls back to paginated Range when the server answers Unimplemented")
+	}
+
 	// Move the revision on, then wait for a compaction past both (the page
 	// was read last, at the later revision).
 	step(configMap(ns, "later"), "apply", "-f", "-")
