@@ -135,17 +135,34 @@ func writeServiceAccountKeys(t *testing.T, dir string) {
 	}
 }
 
+// httpClient talks to every API server the test starts (their serving
+// certificates are self-signed).
+var httpClient = &http.Client{Transport: &http.Transport{
+	TLSClientConfig:     &tls.Config{InsecureSkipVerify: true},
+	MaxIdleConnsPerHost: 16,
+}}
+
 // get does an authenticated GET of path on the API server.
 func (a *apiServer) get(ctx context.Context, path string) (int, string, error) {
-	client := &http.Client{Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.url+path, nil)
+	return a.do(ctx, http.MethodGet, path, "")
+}
+
+// do sends an authenticated request with a JSON body (if not empty) to
+// the API server.
+func (a *apiServer) do(ctx context.Context, method, path, body string) (int, string, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.url+path, rd)
 	if err != nil {
 		return 0, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+adminToken)
-	resp, err := client.Do(req)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -238,4 +255,14 @@ func (a *apiServer) retry(t *testing.T, timeout time.Duration, stdin string, arg
 	}
 	t.Fatalf("still failing after %v: %v", timeout, last)
 	return "", 0
+}
+
+// stepper returns a function that runs one idempotent kubectl command
+// with retries (see retry) and returns its output.
+func (a *apiServer) stepper(t *testing.T) func(stdin string, args ...string) string {
+	return func(stdin string, args ...string) string {
+		t.Helper()
+		out, _ := a.retry(t, opTimeout, stdin, args...)
+		return out
+	}
 }

@@ -27,11 +27,7 @@ func TestControlPlaneCompaction(t *testing.T) {
 	c := startCluster(t, 1)
 	a := startAPIServer(t, c, "--etcd-compaction-interval=3s", "--feature-gates=ListFromCacheSnapshot=false")
 	ns := "compact"
-	step := func(stdin string, args ...string) string {
-		t.Helper()
-		out, _ := a.retry(t, opTimeout, stdin, args...)
-		return out
-	}
+	step := a.stepper(t)
 	step(fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns), "apply", "-f", "-")
 	step(fmt.Sprintf("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: default\n  namespace: %s\n", ns), "apply", "-f", "-")
 	step(pod(ns, "p1", "")+"---\n"+pod(ns, "p2", "")+"---\n"+pod(ns, "p3", ""), "apply", "-f", "-")

@@ -74,11 +74,7 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 // runs after the pods exist and the watch is open.
 func runWorkflow(t *testing.T, a *apiServer, ns string, midway func()) {
 	t.Helper()
-	step := func(stdin string, args ...string) string {
-		t.Helper()
-		out, _ := a.retry(t, opTimeout, stdin, args...)
-		return out
-	}
+	step := a.stepper(t)
 
 	step(fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n", ns), "apply", "-f", "-")
 	// No controller manager runs, so the ServiceAccount admission plugin
