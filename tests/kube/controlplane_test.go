@@ -37,7 +37,13 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 	c := startCluster(t, 3)
 	a := startAPIServer(t, c)
 	var killed *member
+	var cmWatch *kubeWatch
+	var created []string
 	runWorkflow(t, a, "ha", func() {
+		// Writes and a watch run through the kill.
+		cmWatch = startWatch(t, a, "ha", "configmaps")
+		wr := startWriter(t, a, "ha")
+		time.Sleep(time.Second)
 		killed = c.leader(t)
 		t.Logf("SIGKILL leader %s (%s)", killed.name, killed.clientURL)
 		killed.proc.kill()
@@ -50,7 +56,10 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 		}
 		newLeader := c.leader(t)
 		t.Logf("new leader %s", newLeader.name)
+		time.Sleep(time.Second)
+		created = wr.stop()
 	})
+	checkWritesSurvived(t, a, "ha", created, cmWatch)
 
 	t.Logf("restart %s", killed.name)
 	killed.start(t)
@@ -87,7 +96,7 @@ func runWorkflow(t *testing.T, a *apiServer, ns string, midway func()) {
 		t.Errorf("configmap settings data.mode = %q, want test", got)
 	}
 
-	w := startWatch(t, a, ns)
+	w := startWatch(t, a, ns, "pods")
 
 	step(pod(ns, "p1", "app"), "apply", "-f", "-")
 	step(pod(ns, "p2", "")+"---\n"+pod(ns, "p3", ""), "apply", "-f", "-")
@@ -221,8 +230,8 @@ func rawList(t *testing.T, step func(string, ...string) string, path string) lis
 	return l
 }
 
-// podWatch is a running "kubectl get pods --watch --output-watch-events".
-type podWatch struct {
+// kubeWatch is a running "kubectl get <resource> --watch --output-watch-events".
+type kubeWatch struct {
 	events chan watchEvent
 	stderr *strings.Builder
 }
@@ -257,14 +266,14 @@ func (ev watchEvent) String() string {
 	return s
 }
 
-func startWatch(t *testing.T, a *apiServer, ns string) *podWatch {
+func startWatch(t *testing.T, a *apiServer, ns, resource string) *kubeWatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, a.kubectlBin, "--kubeconfig="+a.kubeconfig,
-		"get", "pods", "-n", ns, "--watch", "--output-watch-events", "-o", "json")
+		"get", resource, "-n", ns, "--watch", "--output-watch-events", "-o", "json")
 	cmd.Env = cleanEnv()
 	cmd.WaitDelay = 5 * time.Second
-	w := &podWatch{events: make(chan watchEvent, 100), stderr: &strings.Builder{}}
+	w := &kubeWatch{events: make(chan watchEvent, 10000), stderr: &strings.Builder{}}
 	cmd.Stderr = w.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -301,7 +310,7 @@ func startWatch(t *testing.T, a *apiServer, ns string) *podWatch {
 // expectPodLifecycle reads watch events until the named pod's DELETED and
 // checks that its events had the given types, in order, and that resource
 // versions only grew.
-func (w *podWatch) expectPodLifecycle(t *testing.T, name string, want []string) {
+func (w *kubeWatch) expectPodLifecycle(t *testing.T, name string, want []string) {
 	t.Helper()
 	var got []string
 	var lastRV int64
