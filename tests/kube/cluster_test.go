@@ -68,9 +68,10 @@ type cluster struct {
 	members []*member
 }
 
-// startCluster starts n members with fresh data directories on loopback
-// and waits until each answers the Maintenance Status RPC.
-func startCluster(t *testing.T, n int) *cluster {
+// startCluster starts n members with fresh data directories on loopback,
+// with extra flags added to each, and waits until each answers the
+// Maintenance Status RPC.
+func startCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{}
@@ -98,6 +99,7 @@ func startCluster(t *testing.T, n int) *cluster {
 			"--initial-cluster-token=kube-" + filepath.Base(dir),
 			"--initial-cluster-state=new",
 		}
+		m.args = append(m.args, extra...)
 		m.start(t)
 	}
 	for _, m := range c.members {

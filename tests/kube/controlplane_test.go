@@ -33,8 +33,12 @@ func TestControlPlaneSingleMember(t *testing.T) {
 // and SIGKILLs the leader in the middle of it: kubectl must keep working
 // after a few seconds, and the killed member must catch up when it is
 // restarted.
+//
+// The members snapshot their state every 100 entries and keep only 20
+// behind it, so the killed member, while it is down, falls behind the
+// leader's log and is brought back with a snapshot.
 func TestControlPlaneLeaderKill(t *testing.T) {
-	c := startCluster(t, 3)
+	c := startCluster(t, 3, "--snapshot-count=100", "--snapshot-catchup-entries=20")
 	a := startAPIServer(t, c)
 	var killed *member
 	var cmWatch *kubeWatch
@@ -61,6 +65,9 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 	})
 	checkWritesSurvived(t, a, "ha", created, cmWatch)
 
+	// Enough writes while it is down that the leader's log no longer
+	// reaches back to the killed member's last entry.
+	createConfigMaps(t, a, "ha", 250)
 	t.Logf("restart %s", killed.name)
 	killed.start(t)
 	if err := killed.waitReady(30 * time.Second); err != nil {
