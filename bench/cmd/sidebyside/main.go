@@ -13,6 +13,11 @@
 // the median of the per-round ratios Cairn/etcd. Every process it starts
 // is stopped by PID, also on ^C.
 //
+// With -large (or -only "1M keys") it also runs the large-store workload
+// (largestore.go): a million keys of 1 KiB loaded into one member, then
+// its memory, disk, restart time and the cost of listing every key with
+// one Range and with RangeStream, in a table of its own.
+//
 // It is a tool for people, not a test: CI never runs it.
 package main
 
@@ -44,6 +49,8 @@ type options struct {
 	snapshotCount int
 	keep          bool
 	out           string
+	large         bool
+	pprof         bool
 
 	// Filled in by run for the table's caption.
 	loadBefore, loadAfter string
@@ -71,6 +78,8 @@ func main() {
 	flag.IntVar(&o.snapshotCount, "snapshot-count", 10000, "--snapshot-count for both servers")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data dirs, logs, benchmark output)")
 	flag.StringVar(&o.out, "out", "", "also write the table to this file")
+	flag.BoolVar(&o.large, "large", false, "also run the large-store workload ("+largeName+", minutes per target); -only can also select it by name")
+	flag.BoolVar(&o.pprof, "pprof", false, "start the large-store members with --enable-pprof and save heap profiles after each phase (use with -keep)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -115,30 +124,52 @@ func run(ctx context.Context, o options) error {
 	}
 	ceiling := target{name: "ceiling", bin: bins.noopkv, noop: true}
 
+	selected := func(name string) bool {
+		return o.only == "" || slices.ContainsFunc(strings.Split(o.only, ","), func(s string) bool { return strings.Contains(name, strings.TrimSpace(s)) })
+	}
 	var ws []workload
 	for _, w := range workloads() {
-		if o.only == "" || slices.ContainsFunc(strings.Split(o.only, ","), func(s string) bool { return strings.Contains(w.name, strings.TrimSpace(s)) }) {
+		if selected(w.name) {
 			ws = append(ws, w)
 		}
 	}
-	if len(ws) == 0 {
+	// The large store takes minutes per target: only on request.
+	large := o.large || (o.only != "" && selected(largeName))
+	if len(ws) == 0 && !large {
 		return fmt.Errorf("-only %q matches no workload", o.only)
 	}
 
 	results := map[key][]sample{}
+	largeResults := map[string][]largeSample{}
 	began := time.Now()
 	o.loadBefore = loadAvg()
 	for r := range o.rounds {
 		dir := filepath.Join(tmp, fmt.Sprintf("round%d", r+1))
-		if err := runRound(ctx, o, bins.benchmark, []target{targets[0], targets[1], ceiling}, ws, r, dir, results); err != nil {
-			return err
+		if len(ws) > 0 {
+			if err := runRound(ctx, o, bins.benchmark, []target{targets[0], targets[1], ceiling}, ws, r, dir, results); err != nil {
+				return err
+			}
+		}
+		if large {
+			if err := runLargeRound(ctx, o, targets, r, dir, largeResults); err != nil {
+				return err
+			}
 		}
 	}
 	o.loadAfter = loadAvg()
 	o.took = time.Since(began).Round(time.Second)
 	fmt.Fprintf(os.Stderr, "done in %s\n", o.took)
 
-	table := renderTable(ws, results, o)
+	var table string
+	if len(ws) > 0 {
+		table = renderTable(ws, results, o)
+	}
+	if large {
+		if table != "" {
+			table += "\n"
+		}
+		table += renderLarge(largeResults, o)
+	}
 	fmt.Print(table)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(table), 0o644)
@@ -248,6 +279,38 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// runLargeRound runs the large-store workload against each target in
+// turn, alternating the order between rounds like runRound. Only one
+// target's member is up at a time: each holds a gigabyte or more.
+func runLargeRound(ctx context.Context, o options, targets []target, round int, dir string, results map[string][]largeSample) error {
+	order := slices.Clone(targets)
+	if round%2 == 1 {
+		slices.Reverse(order)
+	}
+	for _, t := range order {
+		sub := filepath.Join(dir, t.name+"-"+slug(largeName))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			return err
+		}
+		s, err := runLarge(ctx, o, t, sub)
+		if err != nil {
+			return fmt.Errorf("%s, %s, round %d: %w", t.name, largeName, round+1, err)
+		}
+		fmt.Fprintf(os.Stderr, "round %d  %-8s %s: load %.1fs (peak RSS %.0f, RSS %.0f, after churn %.0f, idle %.0f MiB, disk %.0f MiB), restart %.2fs (RSS %.0f MiB), Range %.2fs (peak RSS %.0f, anon %.0f MiB), RangeStream %.2fs (peak RSS %.0f, anon %.0f MiB)\n",
+			round+1, t.name, largeName, s.load.Seconds(), mib(s.loadPeakRSS), mib(s.loadRSS), mib(s.churnRSS), mib(s.idleRSS), mib(s.disk), s.restart.Seconds(), mib(s.restartRSS),
+			s.all.took.Seconds(), mib(s.all.peakRSS), mib(s.all.peakAnon), s.stream.took.Seconds(), mib(s.stream.peakRSS), mib(s.stream.peakAnon))
+		results[t.name] = append(results[t.name], s)
+		if !o.keep {
+			// A gigabyte or two per target; the next one needs the room.
+			_ = os.RemoveAll(filepath.Join(sub, "m0.data"))
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -88,6 +88,21 @@ func med(ss []sample, f func(sample) float64) float64 {
 	return median(xs)
 }
 
+// pairedRatio is the median over rounds of Cairn's f divided by etcd's f
+// in the same round, or "–" when there is none.
+func pairedRatio(e, c []sample, f func(sample) float64) string {
+	var ratios []float64
+	for i := range min(len(e), len(c)) {
+		if f(e[i]) > 0 {
+			ratios = append(ratios, f(c[i])/f(e[i]))
+		}
+	}
+	if len(ratios) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", median(ratios))
+}
+
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // renderTable is the markdown table of medians: throughput with the ratio
@@ -108,15 +123,11 @@ func renderTable(ws []workload, results map[key][]sample, o options) string {
 		// The ratio pairs each round's Cairn run with that round's etcd
 		// run, seconds apart, so outside load that came and went between
 		// rounds cancels out.
-		ratio := "–"
-		var ratios []float64
-		for i := range min(len(e), len(c)) {
-			if e[i].opsPerSec > 0 {
-				ratios = append(ratios, c[i].opsPerSec/e[i].opsPerSec)
-			}
-		}
-		if len(ratios) > 0 {
-			ratio = fmt.Sprintf("%.2f×", median(ratios))
+		ratio := pairedRatio(e, c, ops)
+		if w.fixedRate {
+			// The tool paces the requests, so throughput is equal by
+			// construction; compare latency (lower is better).
+			ratio = "p50 " + pairedRatio(e, c, p50) + ", p99 " + pairedRatio(e, c, p99) + " (latency)"
 		}
 		ceil := "–"
 		if cs := results[key{"ceiling", w.name}]; len(cs) > 0 {
@@ -127,8 +138,14 @@ func renderTable(ws []workload, results map[key][]sample, o options) string {
 			lat50 = fmt.Sprintf("%.2f / %.2f", med(e, p50), med(c, p50))
 			lat99 = fmt.Sprintf("%.2f / %.2f", med(e, p99), med(c, p99))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %s | %s | %s | %.0f / %.0f | %.1f / %.1f |\n",
-			w.name, med(e, ops), med(c, ops), ratio, ceil, lat50, lat99,
+		opsE, opsC := fmt.Sprintf("%.0f", med(e, ops)), fmt.Sprintf("%.0f", med(c, ops))
+		if w.fixedRate {
+			// What the tool prints as Requests/sec is events over the
+			// whole run, including the tail it spends tallying them.
+			opsE, opsC = "–", "–"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f / %.0f | %.1f / %.1f |\n",
+			w.name, opsE, opsC, ratio, ceil, lat50, lat99,
 			med(e, rss), med(c, rss), med(e, disk), med(c, disk))
 	}
 	b.WriteString("\n")

@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -34,6 +34,7 @@ type cluster struct {
 	procs     []*exec.Cmd
 	dataDirs  []string
 	endpoints []string
+	logs      []string // each member's log file, appended to on restart
 }
 
 // running holds every process the harness started and has not yet reaped,
@@ -69,7 +70,10 @@ func killAll() {
 	}
 }
 
-// freePorts returns n loopback ports that were free a moment ago.
+// freePorts returns n loopback ports that were free a moment ago. They
+// come from 20000–32767, below the kernel's ephemeral range (32768 and
+// up), so an outgoing connection of another process on this shared
+// machine cannot take one between the check and the server's bind.
 func freePorts(n int) ([]int, error) {
 	var lns []net.Listener
 	defer func() {
@@ -78,13 +82,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt > 1000 {
+			return nil, fmt.Errorf("no free loopback port in 20000-32767 after %d tries", attempt)
+		}
+		port := 20000 + rand.IntN(32768-20000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, fmt.Errorf("pick a free port: %w", err)
+			continue
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
@@ -93,7 +101,9 @@ func freePorts(n int) ([]int, error) {
 // waits until a Put through the cluster succeeds. Both servers get the
 // same flags: fsync on (the default of both), the same snapshot count and a
 // quota large enough never to matter.
-func start(ctx context.Context, t target, members int, dir string, snapshotCount int) (*cluster, error) {
+//
+// extra is appended to each member's flags (for example --enable-pprof).
+func start(ctx context.Context, t target, members int, dir string, snapshotCount int, extra ...string) (*cluster, error) {
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
@@ -128,6 +138,7 @@ func start(ctx context.Context, t target, members int, dir string, snapshotCount
 			"--quota-backend-bytes", strconv.Itoa(8<<30),
 			"--log-level", "warn",
 		)
+		cmd.Args = append(cmd.Args, extra...)
 		if err := launch(cl, cmd, filepath.Join(dir, fmt.Sprintf("m%d.log", i))); err != nil {
 			cl.stop()
 			return nil, err
@@ -141,7 +152,7 @@ func start(ctx context.Context, t target, members int, dir string, snapshotCount
 }
 
 func launch(cl *cluster, cmd *exec.Cmd, logPath string) error {
-	log, err := os.Create(logPath)
+	log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
@@ -155,6 +166,7 @@ func launch(cl *cluster, cmd *exec.Cmd, logPath string) error {
 	}
 	track(cmd)
 	cl.procs = append(cl.procs, cmd)
+	cl.logs = append(cl.logs, logPath)
 	return nil
 }
 
@@ -217,21 +229,7 @@ func (cl *cluster) peakRSS() int64 {
 	return peak
 }
 
-func vmHWM(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmHWM")
-}
+func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
 
 // diskUsage is the largest member's data directory in allocated bytes, as
 // du counts them (preallocated WAL segments count in full; holes do not).
@@ -253,4 +251,89 @@ func (cl *cluster) diskUsage() int64 {
 		peak = max(peak, n)
 	}
 	return peak
+}
+
+// crashRestart kills every member with SIGKILL, as a crash would, starts
+// each again with the same flags on the same data directory, and returns
+// the time from starting the processes until a linearizable Get through
+// the first member succeeds: the time to replay and reopen the store, plus
+// (for one member) electing itself leader.
+func (cl *cluster) crashRestart(ctx context.Context) (time.Duration, error) {
+	old := cl.procs
+	logs := cl.logs
+	cl.procs, cl.logs = nil, nil
+	for _, c := range old {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+		untrack(c)
+	}
+	began := time.Now()
+	for i, c := range old {
+		cmd := exec.Command(c.Path, c.Args[1:]...)
+		if err := launch(cl, cmd, logs[i]); err != nil {
+			return 0, err
+		}
+	}
+	if err := waitServing(ctx, cl.endpoints[0], 10*time.Minute); err != nil {
+		return 0, fmt.Errorf("after restart: %w (logs %s)", err, strings.Join(cl.logs, ", "))
+	}
+	return time.Since(began), nil
+}
+
+// waitServing polls endpoint until a linearizable Get succeeds. It waits
+// for the port to accept connections first, then uses a fresh client per
+// attempt, so gRPC's reconnect backoff (a second and growing) never adds
+// to the measured time.
+func waitServing(ctx context.Context, endpoint string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if conn, err := net.DialTimeout("tcp", endpoint, time.Second); err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s does not accept connections after %s", endpoint, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for {
+		c, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err == nil {
+			gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err = c.Get(gctx, "bench-ready")
+			cancel()
+			c.Close()
+			if err == nil {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("no linearizable Get on %s after %s: %w", endpoint, limit, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rss is the first member's current resident set (VmRSS) in bytes.
+func (cl *cluster) rss() int64 {
+	v, _ := procStatus(cl.procs[0].Process.Pid, "VmRSS")
+	return v
+}
+
+// procStatus reads one "kB" field of /proc/PID/status (VmHWM, VmRSS,
+// RssAnon, ...) in bytes.
+func procStatus(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }

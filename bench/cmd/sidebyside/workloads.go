@@ -34,6 +34,10 @@ type workload struct {
 	// noLatency is set when the tool's latencies do not mean request
 	// latency (watch times the handling of each event in a batch).
 	noLatency bool
+	// fixedRate is set when the tool paces the requests (watch-latency's
+	// --put-rate), so throughput is the same for every target and the
+	// ratio column compares latencies instead.
+	fixedRate bool
 }
 
 const valSize = 256
@@ -95,6 +99,22 @@ func workloads() []workload {
 			total:     200,
 			totalFlag: "--put-total",
 			noLatency: true,
+		},
+		{
+			name:     "watch latency",
+			describe: "1,000 watchers (10 streams × 100) on one key, 100 puts/s of 256-byte values to it (etcd benchmark `watch-latency`); latency is from a put's response to each watcher receiving its event (0 when the event comes first), so the ratio column compares latencies (lower is better) rather than the paced throughput",
+			members:  1, conns: 10, clients: 10,
+			args:      []string{"watch-latency", "--streams=10", "--watchers-per-stream=100", "--put-rate=100", "--key-size=8", "--val-size=256"},
+			total:     500,
+			totalFlag: "--put-total",
+			fixedRate: true,
+		},
+		{
+			name:     "lease keep-alive",
+			describe: "100 clients over 10 connections, each grants a lease then renews it with KeepAliveOnce (etcd benchmark `lease-keepalive`; a new LeaseKeepAlive stream per renewal)",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"lease-keepalive"},
+			total: 20000,
 		},
 		{
 			name:     "put, 100 clients, 3 members",
