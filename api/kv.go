@@ -16,8 +16,33 @@ import (
 
 type pbInternal = pb.InternalRaftRequest
 
-// rangeStreamChunk is how many keys each RangeStream message carries.
-const rangeStreamChunk = 1000
+// RangeStream message sizes, as etcd 3.7 sizes them: the first message
+// carries rangeStreamFirstKeys keys; each next one doubles the count while
+// the previous message was under half of --max-request-bytes and halves it
+// when it was over, so messages stay near that size whatever the values
+// weigh (1 MiB objects go a few at a time, small ones by thousands).
+const (
+	rangeStreamFirstKeys = 10
+	rangeStreamMaxKeys   = 100_000
+)
+
+// adaptiveChunk implements mvcc.Chunker with the rule above.
+type adaptiveChunk struct {
+	target int   // bytes a message aims at
+	keys   int64 // the current count
+}
+
+func (c *adaptiveChunk) Next(keys, bytes int) int64 {
+	switch {
+	case keys == 0:
+		c.keys = rangeStreamFirstKeys
+	case bytes > c.target && c.keys > 1:
+		c.keys /= 2
+	case bytes < c.target/2 && int64(keys) >= c.keys:
+		c.keys = min(c.keys*2, rangeStreamMaxKeys)
+	}
+	return c.keys
+}
 
 type kvServer struct {
 	pb.UnimplementedKVServer
@@ -57,7 +82,8 @@ func (k *kvServer) RangeStream(r *pb.RangeRequest, stream grpc.ServerStreamingSe
 			return toGRPC(err)
 		}
 	}
-	err := k.s.m.Store().RangeStream(ctx, r, rangeStreamChunk, func(rr *pb.RangeResponse) error {
+	chunk := &adaptiveChunk{target: k.s.opts.MaxRequestBytes}
+	err := k.s.m.Store().RangeStream(ctx, r, chunk, func(rr *pb.RangeResponse) error {
 		if rr.Header != nil {
 			hdr := k.s.header(rr.Header.Revision)
 			rr.Header = hdr

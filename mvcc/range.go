@@ -267,12 +267,25 @@ func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRespo
 	return resp, s.stillReadable(rev)
 }
 
-// RangeStream sends the result of req in chunks of at most chunk keys, each
-// chunk read at the same revision, so a huge result never sits in memory
+// A Chunker sizes the messages of a RangeStream. Next is told how many
+// keys the message just sent carried and their bytes (keys plus values),
+// or 0, 0 before the first, and returns how many keys the next may carry.
+type Chunker interface {
+	Next(keys, bytes int) int64
+}
+
+// FixedChunk carries the same number of keys in every message.
+type FixedChunk int64
+
+// Next implements Chunker.
+func (c FixedChunk) Next(int, int) int64 { return int64(c) }
+
+// RangeStream sends the result of req in chunks whose number of keys chunk
+// decides, each chunk read at the same revision, so a huge result never sits in memory
 // whole. The last chunk carries the header revision, more and count, as
 // etcd 3.7 does. Sorting and revision filters are not supported (the api
 // package rejects them first).
-func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int64, send func(*pb.RangeResponse) error) error {
+func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk Chunker, send func(*pb.RangeResponse) error) error {
 	s.restoreMu.RLock()
 	defer s.restoreMu.RUnlock()
 	cur := s.rev.Load()
@@ -296,8 +309,9 @@ func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int
 	}
 	key := req.Key
 	var sent int64
+	want := chunk.Next(0, 0)
 	for {
-		want := min(chunk, total-sent)
+		want = min(max(want, 1), total-sent)
 		kvs, _, err := scan(ctx, s.eng, key, req.RangeEnd, scanOptions{rev: rev, limit: want + 1, keysOnly: req.KeysOnly})
 		if err == nil {
 			err = s.stillReadable(rev)
@@ -331,6 +345,11 @@ func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk int
 		if err := send(out); err != nil {
 			return err
 		}
+		size := 0
+		for _, kv := range kvs {
+			size += len(kv.Key) + len(kv.Value)
+		}
+		want = chunk.Next(len(kvs), size)
 		key = append(bytes.Clone(kvs[len(kvs)-1].Key), 0)
 		if len(req.RangeEnd) == 0 {
 			return nil // single key: cannot have more

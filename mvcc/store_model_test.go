@@ -272,7 +272,7 @@ func (r *modelRun) checkRangeStream() {
 	for i, s := range r.stores {
 		got := &pb.RangeResponse{}
 		var last *pb.RangeResponse
-		gerr := s.RangeStream(context.Background(), req, chunk, func(rr *pb.RangeResponse) error {
+		gerr := s.RangeStream(context.Background(), req, FixedChunk(chunk), func(rr *pb.RangeResponse) error {
 			if last != nil && last.Header != nil {
 				return fmt.Errorf("chunk after the one carrying the header")
 			}

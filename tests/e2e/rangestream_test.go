@@ -214,3 +214,38 @@ func TestRangeStreamIsPinnedToOneRevision(t *testing.T) {
 	}
 	checkHeader(t, last.Header, head)
 }
+
+// RangeStream sizes its messages by bytes, as etcd 3.7 does: large values
+// go a few at a time so no message grows far past --max-request-bytes,
+// small ones in growing batches.
+func TestRangeStreamMessagesFollowValueSize(t *testing.T) {
+	_, cli, ctx := start(t)
+	const big = 256 << 10
+	for i := 0; i < 40; i++ {
+		put(t, ctx, cli, fmt.Sprintf("big/%03d", i), strings.Repeat("x", big))
+	}
+	chunks, err := rangeStream(ctx, cli, &pb.RangeRequest{Key: []byte("big/"), RangeEnd: []byte("big0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 3 << 20 // twice the default --max-request-bytes
+	total := 0
+	for i, c := range chunks {
+		if n := proto.Size(c); n > limit {
+			t.Errorf("message %d is %d bytes (%d keys)", i, n, len(c.Kvs))
+		}
+		total += len(c.Kvs)
+	}
+	if total != 40 || len(chunks) < 4 {
+		t.Fatalf("%d keys in %d messages; want 40 keys in several messages", total, len(chunks))
+	}
+
+	fill(t, ctx, cli, "small/", 5000, 10)
+	chunks, err = rangeStream(ctx, cli, &pb.RangeRequest{Key: []byte("small/"), RangeEnd: []byte("small0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) < 2 || len(chunks) > 12 || len(chunks[0].Kvs) != 10 {
+		t.Fatalf("5,000 small keys came in %d messages, the first with %d keys; want the first with 10, then growing", len(chunks), len(chunks[0].Kvs))
+	}
+}
