@@ -23,8 +23,13 @@ fi
 # have reports whether both binaries exist and say they are version $want.
 have() {
 	[[ -x "$bin/etcdctl" && -x "$bin/etcd" ]] || return 1
-	"$bin/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $want" || return 1
-	"$bin/etcd" --version 2>/dev/null | grep -qx "etcd Version: $want" || return 1
+	# Capture first: with pipefail, grep -q quitting at the first match
+	# could kill the writer with SIGPIPE and fail the pipeline.
+	local ctl srv
+	ctl="$("$bin/etcdctl" version 2>/dev/null)" || return 1
+	srv="$("$bin/etcd" --version 2>/dev/null)" || return 1
+	grep -qx "etcdctl version: $want" <<<"$ctl" || return 1
+	grep -qx "etcd Version: $want" <<<"$srv" || return 1
 }
 
 if [[ "${FORCE:-0}" != 1 ]] && have; then

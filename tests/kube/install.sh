@@ -29,8 +29,13 @@ bin="$cache/kube-$want"
 # have reports whether both binaries exist and say they are version $want.
 have() {
 	[[ -x "$bin/kube-apiserver" && -x "$bin/kubectl" ]] || return 1
-	"$bin/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $want" || return 1
-	"$bin/kubectl" version --client 2>/dev/null | grep -qx "Client Version: $want" || return 1
+	# Capture first: with pipefail, grep -q quitting at the first match
+	# could kill the writer with SIGPIPE and fail the pipeline.
+	local api ctl
+	api="$("$bin/kube-apiserver" --version 2>/dev/null)" || return 1
+	ctl="$("$bin/kubectl" version --client 2>/dev/null)" || return 1
+	grep -qx "Kubernetes $want" <<<"$api" || return 1
+	grep -qx "Client Version: $want" <<<"$ctl" || return 1
 }
 
 if [[ "${FORCE:-0}" != 1 ]] && have; then
