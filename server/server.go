@@ -236,8 +236,8 @@ func start(cfg *Config) (s *Server, err error) {
 		go s.corruptCheckLoop(cfg.CorruptCheckTime)
 	}
 	if boot.single {
-		// A one-voter cluster need not wait an election timeout.
-		_ = s.node.Campaign(context.Background())
+		s.wg.Add(1)
+		go s.campaignAlone()
 	}
 
 	s.api = api.NewServer(s, api.Options{
@@ -425,4 +425,35 @@ func (s *Server) QuotaExceeded(cost int) bool {
 // useful meaning for an LSM.
 func (s *Server) Defragment() error {
 	return s.eng.Compact()
+}
+
+// campaignAlone makes a one-voter cluster elect itself at once instead of
+// after an election timeout. Raft refuses to campaign until the membership
+// entries in its log are applied (the bootstrap entries of a new cluster,
+// or those replayed at a restart), which the apply loop may not have done
+// yet, so it asks again every few milliseconds until there is a leader;
+// after one election timeout raft's own timer has taken over anyway.
+func (s *Server) campaignAlone() {
+	defer s.wg.Done()
+	deadline := time.NewTimer(s.cfg.ElectionTimeout)
+	defer deadline.Stop()
+	select {
+	case <-s.applied.wait(s.node.CommitIndex()):
+	case <-s.stopc:
+		return
+	case <-deadline.C:
+		return
+	}
+	retry := time.NewTicker(10 * time.Millisecond)
+	defer retry.Stop()
+	for s.node.Lead() == 0 {
+		_ = s.node.Campaign(context.Background())
+		select {
+		case <-s.stopc:
+			return
+		case <-deadline.C:
+			return
+		case <-retry.C:
+		}
+	}
 }
