@@ -127,6 +127,9 @@ type Node struct {
 	confMu    sync.Mutex
 	confState *raftpb.ConfState
 	snapIndex uint64
+	// memIndex is the newest snapshot of the in-memory log (see
+	// MaybeSnapshot), at or after snapIndex.
+	memIndex uint64
 
 	stopc chan struct{}
 	donec chan struct{}
@@ -182,6 +185,7 @@ func Start(cfg Config) (*Node, error) {
 			}
 			n.confState = raftpb.EnsureConfState(snap.ConfState)
 			n.snapIndex = snap.GetIndex()
+			n.memIndex = snap.GetIndex()
 		}
 		if hs != nil {
 			if err := st.SetHardState(hs); err != nil {
@@ -424,6 +428,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.confMu.Lock()
 		n.confState = raftpb.EnsureConfState(rd.Snapshot.GetMetadata().GetConfState())
 		n.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
+		n.memIndex = max(n.memIndex, n.snapIndex)
 		n.confMu.Unlock()
 	}
 	if err := n.storage.Append(rd.Entries); err != nil {
@@ -453,43 +458,80 @@ func (n *Node) send(msgs []*raftpb.Message) {
 	}
 }
 
-// MaybeSnapshot is called by the apply loop after applying index. Every
-// SnapshotCount entries it flushes the state machine, records a snapshot
-// in the WAL, compacts the in-memory log and releases old WAL segments,
-// in the background so the apply loop never waits for the flush.
+// memoryCompactEvery is how many applied entries pass between trims of
+// the in-memory log (etcd 3.7 trims as often).
+const memoryCompactEvery = 100
+
+// MaybeSnapshot is called by the apply loop after applying index.
+//
+// Every memoryCompactEvery entries it trims the in-memory log to the last
+// SnapshotCatchUp entries behind index, as etcd does, so the log held in
+// memory is bounded by entries, not by how long ago the last disk
+// snapshot was; a follower further behind gets a snapshot (the data sent
+// is always the live store, see server/snapshot.go, so a snapshot of the
+// in-memory log needs no state of its own).
+//
+// Every SnapshotCount entries it also flushes the state machine, records
+// a snapshot marker in the WAL and releases old WAL segments, in the
+// background so the apply loop never waits for the flush.
 func (n *Node) MaybeSnapshot(index uint64) {
 	n.confMu.Lock()
-	due := index-n.snapIndex >= n.cfg.SnapshotCount
+	trim := index >= n.memIndex+memoryCompactEvery
+	due := n.cfg.SnapshotCount > 0 && index-n.snapIndex >= n.cfg.SnapshotCount
 	cs := n.confState
 	n.confMu.Unlock()
-	if !due || n.cfg.SnapshotCount == 0 || !n.snapping.CompareAndSwap(false, true) {
+	if trim || due {
+		n.trimMemory(index, cs)
+	}
+	if !due || !n.snapping.CompareAndSwap(false, true) {
 		return
 	}
+	term, err := n.storage.Term(index)
+	if err != nil {
+		// A newer snapshot replaced the log meanwhile: nothing to mark.
+		n.snapping.Store(false)
+		return
+	}
+	meta := &raftpb.SnapshotMetadata{Index: &index, Term: &term, ConfState: cs}
 	n.snapWG.Add(1)
 	go func() {
 		defer n.snapWG.Done()
 		defer n.snapping.Store(false)
-		if err := n.snapshot(index, cs); err != nil {
+		if err := n.snapshot(meta); err != nil {
 			n.lg.Error("raftnode: snapshot failed", "index", index, "err", err)
 		}
 	}()
 }
 
-func (n *Node) snapshot(index uint64, cs *raftpb.ConfState) error {
+// trimMemory snapshots the in-memory log at index and drops the entries
+// more than SnapshotCatchUp behind it. The WAL keeps them until the next
+// disk snapshot.
+func (n *Node) trimMemory(index uint64, cs *raftpb.ConfState) {
+	if _, err := n.storage.CreateSnapshot(index, cs, nil); err != nil {
+		if !errors.Is(err, raft.ErrSnapOutOfDate) {
+			n.lg.Error("raftnode: snapshot of the in-memory log failed", "index", index, "err", err)
+		}
+		return
+	}
+	n.confMu.Lock()
+	n.memIndex = max(n.memIndex, index)
+	n.confMu.Unlock()
+	if index > n.cfg.SnapshotCatchUp {
+		if err := n.storage.Compact(index - n.cfg.SnapshotCatchUp); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			n.lg.Error("raftnode: trim the in-memory log failed", "index", index, "err", err)
+		}
+	}
+}
+
+func (n *Node) snapshot(meta *raftpb.SnapshotMetadata) error {
 	if n.cfg.Flush != nil {
 		if err := n.cfg.Flush(); err != nil {
 			return fmt.Errorf("flush state machine: %w", err)
 		}
 	}
-	snap, err := n.storage.CreateSnapshot(index, cs, nil)
-	if err != nil {
-		if errors.Is(err, raft.ErrSnapOutOfDate) {
-			return nil
-		}
-		return err
-	}
+	index := meta.GetIndex()
 	n.walMu.Lock()
-	err = n.wal.SaveSnapshot(snap.Metadata)
+	err := n.wal.SaveSnapshot(meta)
 	n.walMu.Unlock()
 	if err != nil {
 		return err
@@ -497,15 +539,9 @@ func (n *Node) snapshot(index uint64, cs *raftpb.ConfState) error {
 	n.confMu.Lock()
 	n.snapIndex = index
 	n.confMu.Unlock()
-	if index > n.cfg.SnapshotCatchUp {
-		compact := index - n.cfg.SnapshotCatchUp
-		if err := n.storage.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
-			return err
-		}
-	}
 	n.walMu.Lock()
 	err = n.wal.ReleaseTo(index)
 	n.walMu.Unlock()
-	n.lg.Info("raftnode: snapshot", "index", index, "term", snap.GetMetadata().GetTerm())
+	n.lg.Info("raftnode: snapshot", "index", index, "term", meta.GetTerm())
 	return err
 }

@@ -59,3 +59,30 @@ func TestStoppedMemberCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("at revision %d the restarted member reads %d keys, the leader %d (want %d)", rev, len(got.Kvs), len(want.Kvs), catchUpWrites)
 	}
 }
+
+// The in-memory Raft log is trimmed as entries are applied (as etcd 3.7
+// does, every 100 entries, keeping --snapshot-catchup-entries), not only
+// when a snapshot is written to disk: with disk snapshots far away, a
+// member that missed more than the catch-up entries still gets a
+// snapshot, and the leader never holds its whole log in memory.
+func TestLogTrimmedWithoutDiskSnapshots(t *testing.T) {
+	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: []string{
+		"--snapshot-count=1000000", "--snapshot-catchup-entries=20",
+	}})
+	ctx := testContext(t)
+	leader := c.WaitLeader(t)
+	lagger := (leader + 1) % len(c.Members)
+	c.Members[lagger].Stop()
+	putN(t, ctx, clientOf(t, others(c, lagger)...), "t/", 300, 16)
+
+	restarted := len(c.Members[lagger].Logs())
+	c.Members[lagger].Start()
+	c.WaitConverged(t)
+	for line := range strings.Lines(c.Members[lagger].Logs()[restarted:]) {
+		if l := strings.ToLower(line); strings.Contains(l, "snapshot") && (strings.Contains(l, "incoming") || strings.Contains(l, "receiv")) {
+			return
+		}
+	}
+	t.Fatalf("%s missed 300 entries with 20 kept for catch-up, and caught up without a snapshot:\n%s",
+		c.Members[lagger].Name, c.Members[lagger].Logs()[restarted:])
+}
