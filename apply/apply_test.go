@@ -27,7 +27,7 @@ type member struct {
 
 func newMember(t *testing.T) *member {
 	t.Helper()
-	eng, err := storage.OpenPebble("", storage.PebbleOptions{InMemory: true})
+	eng, err := storage.OpenPebble("", storage.PebbleOptions{InMemory: true, Split: mvcc.SplitKey})
 	if err != nil {
 		t.Fatal(err)
 	}

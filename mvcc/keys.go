@@ -36,6 +36,21 @@ const (
 	suffixLen = 16
 )
 
+// SplitKey is the storage.PebbleOptions.Split for the store's engine: a
+// 'k' key's prefix is 'k' esc(userKey) 0x00 0x01, and its revision the
+// suffix, so that the lookup of a key's newest version (a prefix seek)
+// skips, by bloom filter, the engine tables that never held the key.
+// Every other key is all prefix. The terminator 0x00 0x01 never occurs
+// inside esc(userKey) (a 0x00 there is always followed by 0xFF), so a 'k'
+// key has a suffix exactly when the two bytes before its last suffixLen
+// are the terminator; keyPrefix(user) itself (no revision) is all prefix.
+func SplitKey(k []byte) int {
+	if n := len(k) - suffixLen; n >= 3 && k[0] == prefixKey && k[n-2] == 0 && k[n-1] == 1 {
+		return n
+	}
+	return len(k)
+}
+
 // revision is a (main, sub) pair: main counts write transactions, sub the
 // changes within one.
 type revision struct {

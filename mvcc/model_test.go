@@ -293,7 +293,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newEngine(t testing.TB) storage.Engine {
 	t.Helper()
-	eng, err := storage.OpenPebble("", storage.PebbleOptions{InMemory: true})
+	eng, err := storage.OpenPebble("", storage.PebbleOptions{InMemory: true, Split: SplitKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,24 +61,16 @@ func (t *TxnWrite) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 
 // latest returns the newest version of user (possibly a tombstone).
 func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err error) {
-	prefix := keyPrefix(user)
-	it, err := t.b.NewIter(prefix, append(bytes.Clone(prefix[:len(prefix)-1]), 2))
-	if err != nil {
+	k, v, ok, err := t.b.FirstWithPrefix(keyPrefix(user))
+	if err != nil || !ok {
 		return rec, rev, false, err
 	}
-	defer it.Close()
-	if !it.First() {
-		return rec, rev, false, it.Error()
-	}
-	_, rev, err = decodeKey(nil, it.Key())
-	if err != nil {
+	if _, rev, err = decodeKey(nil, k); err != nil {
 		return rec, rev, false, err
 	}
-	rec, err = decodeValue(it.Value())
-	if err != nil {
+	if rec, err = decodeValue(v); err != nil {
 		return rec, rev, false, err
 	}
-	rec.value = bytes.Clone(rec.value)
 	return rec, rev, true, nil
 }
 

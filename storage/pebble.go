@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -21,11 +23,23 @@ type PebbleOptions struct {
 	// InMemory keeps everything in memory (tests only).
 	InMemory bool
 	Logger   *slog.Logger
+	// Split, when set, is the length of a key's prefix: the part its bloom
+	// filters record and FirstWithPrefix seeks by. The rest is the key's
+	// suffix (a version). It must follow Pebble's rules for
+	// Comparer.Split under bytewise order: keys with equal prefixes are
+	// adjacent, ordered by suffix, and a prefix sorts before every key
+	// that extends it. An engine remembers whether it was created with a
+	// Split (by its comparer's name) and refuses to open the other way.
+	Split func(key []byte) int
 }
+
+// splitComparerName names the comparer of engines opened with a Split.
+const splitComparerName = "cairn.split.v1"
 
 type pebbleEngine struct {
 	db    *pebble.DB
 	cache *pebble.Cache
+	split func([]byte) int
 	// written counts batch bytes committed, and flushed its value when the
 	// last flush began: their difference estimates the memtables' contents.
 	written atomic.Int64
@@ -64,7 +78,16 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 	if o.InMemory {
 		opts.FS = vfs.NewMem()
 	}
-	e := &pebbleEngine{cache: cache}
+	if o.Split != nil {
+		cmp := *pebble.DefaultComparer
+		cmp.Name = splitComparerName
+		cmp.Split = o.Split
+		opts.Comparer = &cmp
+		for i := range opts.Levels {
+			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		}
+	}
+	e := &pebbleEngine{cache: cache, split: o.Split}
 	opts.EventListener = &pebble.EventListener{
 		FlushBegin:    func(pebble.FlushInfo) { e.flushed.Store(e.written.Load()) },
 		FlushEnd:      func(pebble.FlushInfo) { e.tablesChanged() },
@@ -82,6 +105,54 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 }
 
 func (e *pebbleEngine) Get(key []byte) ([]byte, bool, error) { return get(e.db, key) }
+func (e *pebbleEngine) FirstWithPrefix(prefix []byte) ([]byte, []byte, bool, error) {
+	return firstWithPrefix(e.db, e.prefixSeek(prefix), prefix)
+}
+
+// prefixSeek reports whether prefix is a whole prefix by the engine's
+// Split, so that a prefix seek (and its filters) may be used for it.
+func (e *pebbleEngine) prefixSeek(prefix []byte) bool {
+	return e.split != nil && e.split(prefix) == len(prefix)
+}
+
+// firstWithPrefix reads the first key with prefix, by a prefix seek when
+// seek is set (bloom filters skip tables without the prefix).
+func firstWithPrefix(r interface {
+	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
+}, seek bool, prefix []byte) ([]byte, []byte, bool, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var ok bool
+	if seek {
+		ok = it.SeekPrefixGE(prefix)
+	} else {
+		ok = it.First()
+	}
+	if !ok {
+		err := it.Error()
+		if cerr := it.Close(); err == nil {
+			err = cerr
+		}
+		return nil, nil, false, err
+	}
+	k, v := bytes.Clone(it.Key()), bytes.Clone(it.Value())
+	return k, v, true, it.Close()
+}
+
+// prefixEnd is the least key greater than every key starting with
+// prefix, or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xFF {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
 
 func (e *pebbleEngine) NewIter(lower, upper []byte) (Iterator, error) {
 	return e.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
@@ -90,7 +161,7 @@ func (e *pebbleEngine) NewIter(lower, upper []byte) (Iterator, error) {
 func (e *pebbleEngine) NewBatch() Batch      { return &pebbleBatch{b: e.db.NewIndexedBatch(), e: e} }
 func (e *pebbleEngine) NewWriteBatch() Batch { return &pebbleBatch{b: e.db.NewBatch(), e: e} }
 
-func (e *pebbleEngine) NewSnapshot() Snapshot { return &pebbleSnapshot{s: e.db.NewSnapshot()} }
+func (e *pebbleEngine) NewSnapshot() Snapshot { return &pebbleSnapshot{s: e.db.NewSnapshot(), e: e} }
 
 func (e *pebbleEngine) Flush() error { return e.db.Flush() }
 
@@ -176,6 +247,9 @@ type pebbleBatch struct {
 }
 
 func (b *pebbleBatch) Get(key []byte) ([]byte, bool, error) { return get(b.b, key) }
+func (b *pebbleBatch) FirstWithPrefix(prefix []byte) ([]byte, []byte, bool, error) {
+	return firstWithPrefix(b.b, b.e.prefixSeek(prefix), prefix)
+}
 func (b *pebbleBatch) NewIter(lower, upper []byte) (Iterator, error) {
 	return b.b.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 }
@@ -194,9 +268,15 @@ func (b *pebbleBatch) Commit() error {
 	return nil
 }
 
-type pebbleSnapshot struct{ s *pebble.Snapshot }
+type pebbleSnapshot struct {
+	s *pebble.Snapshot
+	e *pebbleEngine
+}
 
 func (s *pebbleSnapshot) Get(key []byte) ([]byte, bool, error) { return get(s.s, key) }
+func (s *pebbleSnapshot) FirstWithPrefix(prefix []byte) ([]byte, []byte, bool, error) {
+	return firstWithPrefix(s.s, s.e.prefixSeek(prefix), prefix)
+}
 func (s *pebbleSnapshot) NewIter(lower, upper []byte) (Iterator, error) {
 	return s.s.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 }

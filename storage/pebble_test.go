@@ -274,3 +274,66 @@ func TestSizeCountsUnflushedWrites(t *testing.T) {
 		t.Fatalf("size after flush %d, before %d: the memtable bytes should move to files, not vanish or double", flushed, after)
 	}
 }
+
+// FirstWithPrefix finds the same key with and without a Split (prefix
+// seeks through bloom filters) for prefixes that are whole Split
+// prefixes, in the memtable, in flushed tables, in a
+// batch over them and in a snapshot, and reopening an engine the other
+// way round is refused.
+func TestFirstWithPrefix(t *testing.T) {
+	// Keys are "<name>@<version>": the prefix is up to and including '@'.
+	split := func(k []byte) int {
+		if i := bytes.IndexByte(k, '@'); i >= 0 {
+			return i + 1
+		}
+		return len(k)
+	}
+	dir := t.TempDir()
+	withSplit, err := storage.OpenPebble(dir, storage.PebbleOptions{Split: split})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := openMem(t)
+	for _, eng := range []storage.Engine{withSplit, plain} {
+		for i := 0; i < 200; i++ {
+			mustSet(t, eng, fmt.Sprintf("key%03d@%d", i%50, 9-i/50), fmt.Sprint(i))
+			if i%40 == 39 {
+				if err := eng.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	b := withSplit.NewBatch()
+	if err := b.Set([]byte("key007@0"), []byte("batch")); err != nil {
+		t.Fatal(err)
+	}
+	snap := withSplit.NewSnapshot()
+	for _, p := range []string{"key000@", "key007@", "key049@", "key050@", "nokey@"} {
+		want, wantV, wantOK, err := plain.FirstWithPrefix([]byte(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, r := range map[string]storage.Reader{"engine": withSplit, "snapshot": snap, "batch": b} {
+			got, gotV, ok, err := r.FirstWithPrefix([]byte(p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "batch" && p == "key007@" {
+				want, wantV, wantOK = []byte("key007@0"), []byte("batch"), true
+			}
+			if ok != wantOK || !bytes.Equal(got, want) || !bytes.Equal(gotV, wantV) {
+				t.Errorf("%s: FirstWithPrefix(%q) = %q=%q %v, want %q=%q %v", name, p, got, gotV, ok, want, wantV, wantOK)
+			}
+		}
+	}
+	b.Close()
+	snap.Close()
+	if err := withSplit.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if eng, err := storage.OpenPebble(dir, storage.PebbleOptions{}); err == nil {
+		eng.Close()
+		t.Fatal("an engine made with a Split opened without one")
+	}
+}

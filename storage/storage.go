@@ -26,6 +26,12 @@ type Reader interface {
 	Get(key []byte) (value []byte, ok bool, err error)
 	// NewIter iterates keys in [lower, upper); a nil bound is open.
 	NewIter(lower, upper []byte) (Iterator, error)
+	// FirstWithPrefix returns copies of the first key that starts with
+	// prefix and its value. prefix must be a Split prefix (see
+	// PebbleOptions): every key that starts with it has it as its
+	// prefix. The engine then skips, by their bloom filters, the tables
+	// that hold no such key. For any other prefix, use NewIter.
+	FirstWithPrefix(prefix []byte) (key, value []byte, ok bool, err error)
 }
 
 // Iterator walks keys in order. Key and Value are valid only until the

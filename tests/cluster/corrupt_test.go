@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/cairnkv/cairn/internal/testcluster"
+	"github.com/cairnkv/cairn/mvcc"
 	"github.com/cairnkv/cairn/storage"
 )
 
@@ -36,7 +37,7 @@ func TestDivergedFollowerRaisesCorrupt(t *testing.T) {
 	leader := c.WaitLeader(t)
 	victim := others(c, leader)[0]
 	victim.Stop()
-	eng, err := storage.OpenPebble(filepath.Join(victim.DataDir, "member", "db"), storage.PebbleOptions{})
+	eng, err := storage.OpenPebble(filepath.Join(victim.DataDir, "member", "db"), storage.PebbleOptions{Split: mvcc.SplitKey})
 	if err != nil {
 		t.Fatal(err)
 	}
