@@ -66,6 +66,9 @@ type Config struct {
 	// SnapshotCatchUpEntries is how many entries the raft log keeps behind
 	// a snapshot for slow followers (--snapshot-catchup-entries, 5000).
 	SnapshotCatchUpEntries uint64
+	// StorageCacheBytes is the engine's block cache (--storage-cache-bytes,
+	// Cairn only; 0 means 64 MiB).
+	StorageCacheBytes int64
 	// EnablePprof serves Go's runtime profiles under /debug/pprof/ on the
 	// client URLs (--enable-pprof).
 	EnablePprof bool

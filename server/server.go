@@ -125,7 +125,7 @@ func start(cfg *Config) (s *Server, err error) {
 		}
 	}()
 
-	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey}); err != nil {
+	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes}); err != nil {
 		return nil, err
 	}
 	if s.store, err = mvcc.Open(s.eng, lg); err != nil {

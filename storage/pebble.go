@@ -18,7 +18,7 @@ import (
 
 // PebbleOptions tunes the Pebble engine.
 type PebbleOptions struct {
-	// CacheBytes is the block cache size; 0 means 64 MiB.
+	// CacheBytes is the block cache size; 0 or less means 64 MiB.
 	CacheBytes int64
 	// InMemory keeps everything in memory (tests only).
 	InMemory bool
@@ -62,7 +62,7 @@ const sizeCacheTTL = 100 * time.Millisecond
 
 // OpenPebble opens (or creates) a Pebble engine in dir.
 func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
-	if o.CacheBytes == 0 {
+	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20
 	}
 	cache := pebble.NewCache(o.CacheBytes)

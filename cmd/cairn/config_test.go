@@ -197,6 +197,17 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "storage cache size",
+			args: []string{"--storage-cache-bytes=268435456"},
+			want: func(t *testing.T, c *server.Config) { c.StorageCacheBytes = 256 << 20 },
+		},
+		{
+			name: "storage cache size from the config file",
+			file: "storage-cache-bytes: 134217728\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) { c.StorageCacheBytes = 128 << 20 },
+		},
+		{
 			name: "pprof on the client URLs",
 			args: []string{"--enable-pprof"},
 			want: func(t *testing.T, c *server.Config) { c.EnablePprof = true },

@@ -41,6 +41,7 @@ type fileConfig struct {
 	StrictReconfigCheck      *bool  `yaml:"strict-reconfig-check"`
 	PreVote                  *bool  `yaml:"pre-vote"`
 	EnablePprof              bool   `yaml:"enable-pprof"`
+	StorageCacheBytes        int64  `yaml:"storage-cache-bytes"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
@@ -107,6 +108,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.StrictReconfigCheck != nil {
 		cfg.StrictReconfigCheck = *fc.StrictReconfigCheck
+	}
+	if fc.StorageCacheBytes > 0 {
+		cfg.StorageCacheBytes = fc.StorageCacheBytes
 	}
 	if fc.EnablePprof {
 		cfg.EnablePprof = true

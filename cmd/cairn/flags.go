@@ -110,6 +110,7 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	def("experimental-snapshot-catchup-entries")
 	fs.BoolVar(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	def("strict-reconfig-check")
+	fs.Int64Var(&cfg.StorageCacheBytes, "storage-cache-bytes", cfg.StorageCacheBytes, "Cairn only: size of the storage engine's block cache (default 64 MiB). Larger caches speed up bulk writes to large stores at the cost of memory.")
 	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", cfg.EnablePprof, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	fs.BoolVar(&cfg.PreVote, "pre-vote", cfg.PreVote, "Enable the raft Pre-Vote algorithm to prevent disruption when a node that has been partitioned away rejoins the cluster.")
 	def("pre-vote")

@@ -358,3 +358,15 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		t.Fatalf("without --enable-pprof: /debug/pprof/cmdline answered %d", code)
 	}
 }
+
+// --storage-cache-bytes (Cairn only) sizes the engine's block cache; a
+// member started with it serves as usual.
+func TestStorageCacheBytesFlag(t *testing.T) {
+	_, cli, ctx := start(t, "--storage-cache-bytes=268435456")
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := cli.Get(ctx, "k"); err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("get after put: %v %v", resp, err)
+	}
+}
