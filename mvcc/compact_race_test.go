@@ -153,7 +153,7 @@ func TestRangeStreamCompactedBetweenChunks(t *testing.T) {
 	w.put("c", "2") // rev 6
 	var got []string
 	chunks := 0
-	err := w.s.RangeStream(context.Background(), &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), Revision: 4}, FixedChunk(1),
+	err := w.s.RangeStream(context.Background(), &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), Revision: 4}, fixedChunk(1),
 		func(rr *pb.RangeResponse) error {
 			for _, kv := range rr.Kvs {
 				got = append(got, string(kv.Key)+"="+string(kv.Value))

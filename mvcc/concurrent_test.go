@@ -74,7 +74,7 @@ func TestConcurrentReadsMatchModelOrFailCompacted(t *testing.T) {
 					req.SortOrder, req.SortTarget = pb.RangeRequest_NONE, pb.RangeRequest_KEY
 					req.MinModRevision, req.MaxModRevision, req.MinCreateRevision, req.MaxCreateRevision = 0, 0, 0, 0
 					got = &pb.RangeResponse{}
-					err = s.RangeStream(context.Background(), req, FixedChunk(1), func(rr *pb.RangeResponse) error {
+					err = s.RangeStream(context.Background(), req, fixedChunk(1), func(rr *pb.RangeResponse) error {
 						got.Kvs = append(got.Kvs, rr.Kvs...)
 						if rr.Header != nil {
 							got.Header, got.More, got.Count = rr.Header, rr.More, rr.Count

@@ -274,16 +274,10 @@ type Chunker interface {
 	Next(keys, bytes int) int64
 }
 
-// FixedChunk carries the same number of keys in every message.
-type FixedChunk int64
-
-// Next implements Chunker.
-func (c FixedChunk) Next(int, int) int64 { return int64(c) }
-
 // RangeStream sends the result of req in chunks whose number of keys chunk
-// decides, each chunk read at the same revision, so a huge result never sits in memory
-// whole. The last chunk carries the header revision, more and count, as
-// etcd 3.7 does. Sorting and revision filters are not supported (the api
+// decides, each chunk read at the same revision, so a huge result never
+// sits in memory whole. The last chunk carries the header revision, more
+// and count, as etcd 3.7 does. Sorting and revision filters are not supported (the api
 // package rejects them first).
 func (s *Store) RangeStream(ctx context.Context, req *pb.RangeRequest, chunk Chunker, send func(*pb.RangeResponse) error) error {
 	s.restoreMu.RLock()

@@ -272,7 +272,7 @@ func (r *modelRun) checkRangeStream() {
 	for i, s := range r.stores {
 		got := &pb.RangeResponse{}
 		var last *pb.RangeResponse
-		gerr := s.RangeStream(context.Background(), req, FixedChunk(chunk), func(rr *pb.RangeResponse) error {
+		gerr := s.RangeStream(context.Background(), req, fixedChunk(chunk), func(rr *pb.RangeResponse) error {
 			if last != nil && last.Header != nil {
 				return fmt.Errorf("chunk after the one carrying the header")
 			}
@@ -492,3 +492,9 @@ func TestStoreMatchesModel(t *testing.T) {
 		})
 	}
 }
+
+// fixedChunk is a Chunker that carries the same number of keys in every
+// message.
+type fixedChunk int64
+
+func (c fixedChunk) Next(int, int) int64 { return int64(c) }
