@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/failpoint"
 
@@ -17,20 +18,27 @@ import (
 //
 //   - synced: it has seen every revision up to the store's current one,
 //     and receives new events as the apply loop commits them;
-//   - a victim: its stream's channel was full when a response for it was
-//     ready; the watcher keeps that one response (pending) and receives
-//     nothing else until the syncer has delivered it;
+//   - a victim: it holds a response it could not put on its stream's
+//     channel (pending), and receives nothing through the channel until
+//     the syncer has delivered it. While the pending response is small
+//     (maxPendingEvents, maxPendingBytes) a victim stays synced and the
+//     events of later revisions are appended to it; past those bounds it
+//     stops being synced and catches up as unsynced;
 //   - unsynced: it is behind, and the syncer replays its events from the
 //     revision log in the engine.
 //
 // A write never waits for a watcher: events go to a stream's bounded
-// channel with a non-blocking send. A victim's response is retried as
-// soon as the stream's consumer has drained half of the channel (Freed),
-// so a burst that overflows a stream costs one retry, not a re-read of the
-// revision log; a victim still behind after that catches up as unsynced.
-// All deliveries happen under one mutex, so everything a stream receives
-// is in revision order, each revision's events arrive together, and a
-// progress notification never overtakes an event.
+// channel with a non-blocking send. When a response does not fit, the
+// stream is overloaded: its client (or the network) is slower than the
+// writes. Each response costs a gRPC message on both sides whatever it
+// holds, so from then on every watcher of the stream gathers its events
+// into one held response, and the syncer delivers the held responses once
+// per batchInterval, until an interval passes with nothing held back. A
+// client that keeps up never waits; one that does not gets fewer, fuller
+// responses instead of falling further behind. All deliveries happen
+// under one mutex, so each watcher receives its events in revision order,
+// each revision's events arrive together, and a progress notification
+// never overtakes an event.
 
 // Errors of Watch.
 var (
@@ -64,6 +72,16 @@ type WatchStream struct {
 	// starved is set when a response did not fit in C; the consumer's
 	// Freed then wakes the syncer.
 	starved atomic.Bool
+	// guarded by hub.mu: overloaded is set from the moment a response did
+	// not fit in C until a whole batch interval passes with nothing held
+	// back. Meanwhile every watcher of the stream gathers its events into
+	// one held response, and the syncer sends the held responses at most
+	// once per interval (nextRetry); victims counts the watchers holding
+	// one.
+	overloaded bool
+	nextRetry  time.Time
+	due        bool
+	victims    int
 
 	// guarded by hub.mu
 	watchers map[int64]*watcher
@@ -85,8 +103,14 @@ type watcher struct {
 	// (after its pending response).
 	nextRev int64
 	synced  bool
-	// pending is a victim's undelivered response.
-	pending *WatchResponse
+	// pending is a victim's undelivered response. While the victim is
+	// synced, later revisions' events are appended to it; ownEvents
+	// records that pending.Events is the watcher's own copy (the first
+	// response shares its slice with the other watchers of the key), and
+	// pendingBytes approximates its size.
+	pending      *WatchResponse
+	ownEvents    bool
+	pendingBytes int
 }
 
 func (w *watcher) matches(key []byte) bool {
@@ -146,13 +170,36 @@ type watchHub struct {
 	wg       sync.WaitGroup
 	// maxReplay bounds the revision-log entries read per sync pass.
 	maxReplay int
+	// maxPendingEvents and maxPendingBytes bound what a synced victim
+	// gathers in its pending response before it drops to unsynced.
+	maxPendingEvents, maxPendingBytes int
+	// overloaded holds the streams in batching mode; batchInterval is how
+	// long their victims gather between two deliveries.
+	overloaded    map[*WatchStream]struct{}
+	batchInterval time.Duration
 }
+
+// Defaults of the bounds on a victim's gathered response: a thousand
+// small events, and far below any gRPC message limit.
+const (
+	defaultMaxPendingEvents = 1000
+	defaultMaxPendingBytes  = 1 << 20
+)
+
+// batchInterval is how long the watchers of an overloaded stream gather
+// events between two deliveries. Each response costs the server a gRPC
+// message and the client a receive, decode and dispatch whatever it
+// holds, so a client that cannot keep up gets fewer, fuller responses;
+// a stream that keeps up never waits. etcd batches the same way, with
+// retries every 10 ms and catch-up passes every 100 ms.
+const batchInterval = 50 * time.Millisecond
 
 func newWatchHub(s *Store) *watchHub {
 	h := &watchHub{
 		s: s, keyed: map[string]map[*watcher]struct{}{}, ranged: map[*watcher]struct{}{},
 		unsynced: map[*watcher]struct{}{}, victims: map[*watcher]struct{}{}, kick: make(chan struct{}, 1), quit: make(chan struct{}),
-		maxReplay: 1000,
+		maxReplay: 1000, maxPendingEvents: defaultMaxPendingEvents, maxPendingBytes: defaultMaxPendingBytes,
+		overloaded: map[*WatchStream]struct{}{}, batchInterval: batchInterval,
 	}
 	h.wg.Add(1)
 	go h.syncLoop()
@@ -249,7 +296,7 @@ func (ws *WatchStream) RequestProgress() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, w := range ws.watchers {
-		if !w.synced {
+		if !w.synced || w.pending != nil {
 			return
 		}
 	}
@@ -264,7 +311,7 @@ func (ws *WatchStream) NotifyProgress(ids map[int64]bool) {
 	defer h.mu.Unlock()
 	rev := h.s.rev.Load()
 	for id := range ids {
-		if w := ws.watchers[id]; w != nil && w.synced && rev >= w.startRev-1 {
+		if w := ws.watchers[id]; w != nil && w.synced && w.pending == nil && rev >= w.startRev-1 {
 			ws.trySend(WatchResponse{WatchID: id, Revision: rev})
 		}
 	}
@@ -292,8 +339,9 @@ func (ws *WatchStream) trySend(r WatchResponse) bool {
 }
 
 // Freed is called by the stream's consumer after it takes a response off
-// C. When some watcher of the stream is waiting for room and at least half
-// of C is free, it wakes the syncer to deliver the waiting responses.
+// C. When some response did not fit and at least half of C is free, it
+// wakes the syncer, which sends what is due (an overloaded stream's held
+// responses wait for the end of their interval).
 func (ws *WatchStream) Freed() {
 	if ws.starved.Load() && len(ws.C) <= cap(ws.C)/2 && ws.starved.CompareAndSwap(true, false) {
 		ws.hub.trigger()
@@ -334,43 +382,113 @@ func (h *watchHub) removeSynced(w *watcher) {
 func (h *watchHub) remove(w *watcher) {
 	if w.synced {
 		h.removeSynced(w)
-	} else {
-		delete(h.unsynced, w)
+	}
+	delete(h.unsynced, w)
+	if w.pending != nil {
 		delete(h.victims, w)
+		w.stream.victims--
 		w.pending = nil
 	}
 	delete(w.stream.watchers, w.id)
 }
 
 // makeVictim parks r, which did not fit in w's stream, as w's pending
-// response; w needs revision next after it.
+// response. A synced watcher stays synced and gathers later revisions into
+// r (deliver); an unsynced one waits, needing revision next after r.
 func (h *watchHub) makeVictim(w *watcher, r WatchResponse, next int64) {
-	if w.synced {
-		h.removeSynced(w)
-	} else {
-		delete(h.unsynced, w)
-	}
-	w.pending = &r
+	delete(h.unsynced, w)
+	w.pending, w.ownEvents, w.pendingBytes = &r, false, eventBytes(r.Events)
 	w.nextRev = next
 	h.victims[w] = struct{}{}
+	ws := w.stream
+	ws.victims++
+	if !ws.overloaded {
+		ws.overloaded = true
+		ws.nextRetry = time.Now().Add(h.batchInterval)
+		h.overloaded[ws] = struct{}{}
+		h.trigger() // the syncer arms its timer for nextRetry
+	}
 }
 
-// retryVictims delivers the pending responses that now fit; a delivered
-// victim becomes synced, or unsynced if revisions passed meanwhile.
-func (h *watchHub) retryVictims() {
-	for w := range h.victims {
-		if !w.stream.trySend(*w.pending) {
-			continue
-		}
-		w.pending = nil
-		delete(h.victims, w)
-		if w.nextRev > h.s.rev.Load() {
-			w.startRev = w.nextRev
-			h.addSynced(w)
-		} else {
-			h.unsynced[w] = struct{}{}
+// gather appends a synced victim's events of rev to its pending response,
+// or, when that would pass the bounds, takes it out of the synced set: it
+// then needs rev next, after the pending response.
+func (h *watchHub) gather(w *watcher, rev int64, evs []*mvccpb.Event) {
+	p := w.pending
+	n := eventBytes(evs)
+	if len(p.Events)+len(evs) > h.maxPendingEvents || w.pendingBytes+n > h.maxPendingBytes {
+		h.removeSynced(w)
+		w.nextRev = rev
+		return
+	}
+	if !w.ownEvents {
+		p.Events = append(make([]*mvccpb.Event, 0, 2*(len(p.Events)+len(evs))), p.Events...)
+		w.ownEvents = true
+	}
+	p.Events = append(p.Events, evs...)
+	p.Revision = rev
+	w.pendingBytes += n
+	w.nextRev = rev + 1
+}
+
+// eventBytes approximates the encoded size of evs.
+func eventBytes(evs []*mvccpb.Event) int {
+	n := 0
+	for _, ev := range evs {
+		n += 32 + len(ev.Kv.Key) + len(ev.Kv.Value)
+		if ev.PrevKv != nil {
+			n += len(ev.PrevKv.Key) + len(ev.PrevKv.Value)
 		}
 	}
+	return n
+}
+
+// retryVictims delivers, for each overloaded stream whose interval is
+// over, the held responses that fit. A delivered victim that stayed synced
+// carries on as synced; one that fell out becomes synced, or unsynced if
+// revisions passed meanwhile. A stream that held nothing back for a whole
+// interval leaves batching mode. It returns when it next has work (zero:
+// no stream is overloaded).
+func (h *watchHub) retryVictims(now time.Time) (next time.Time) {
+	due := false
+	for ws := range h.overloaded {
+		if now.Before(ws.nextRetry) {
+			continue
+		}
+		if ws.victims == 0 || ws.closed {
+			ws.overloaded = false
+			delete(h.overloaded, ws)
+			continue
+		}
+		ws.due, due = true, true
+		ws.nextRetry = now.Add(h.batchInterval)
+	}
+	if due {
+		for w := range h.victims {
+			if !w.stream.due || !w.stream.trySend(*w.pending) {
+				continue
+			}
+			w.pending, w.ownEvents, w.pendingBytes = nil, false, 0
+			delete(h.victims, w)
+			w.stream.victims--
+			if w.synced {
+				continue
+			}
+			if w.nextRev > h.s.rev.Load() {
+				w.startRev = w.nextRev
+				h.addSynced(w)
+			} else {
+				h.unsynced[w] = struct{}{}
+			}
+		}
+	}
+	for ws := range h.overloaded {
+		ws.due = false
+		if next.IsZero() || ws.nextRetry.Before(next) {
+			next = ws.nextRetry
+		}
+	}
+	return next
 }
 
 // publish makes rev the current revision and delivers its events to the
@@ -420,7 +538,12 @@ func (h *watchHub) deliver(w *watcher, rev int64, evs []*mvccpb.Event) {
 	if rev < w.startRev || len(evs) == 0 {
 		return
 	}
-	if r := (WatchResponse{WatchID: w.id, Events: evs, Revision: rev}); !w.stream.trySend(r) {
+	if w.pending != nil {
+		h.gather(w, rev, evs)
+		return
+	}
+	r := WatchResponse{WatchID: w.id, Events: evs, Revision: rev}
+	if w.stream.overloaded || !w.stream.trySend(r) {
 		h.makeVictim(w, r, rev+1)
 	}
 }
@@ -437,7 +560,9 @@ func (h *watchHub) resync(rev int64) {
 	move := func(w *watcher) {
 		h.removeSynced(w)
 		w.nextRev = max(w.startRev, old+1)
-		h.unsynced[w] = struct{}{}
+		if w.pending == nil {
+			h.unsynced[w] = struct{}{}
+		} // else a victim: retryVictims makes it unsynced after its response
 	}
 	for _, set := range h.keyed {
 		for w := range set {

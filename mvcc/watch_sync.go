@@ -17,14 +17,26 @@ func (h *watchHub) syncLoop() {
 	defer h.wg.Done()
 	t := time.NewTicker(syncInterval)
 	defer t.Stop()
+	// retry fires when an overloaded stream's held responses are due.
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
 	for {
 		select {
 		case <-h.quit:
 			return
 		case <-t.C:
 		case <-h.kick:
+		case <-retry.C:
 		}
-		for h.syncOnce() {
+		for {
+			more, next := h.syncOnce()
+			if !next.IsZero() {
+				retry.Reset(time.Until(next))
+			}
+			if !more {
+				break
+			}
 			select {
 			case <-h.quit:
 				return
@@ -34,14 +46,16 @@ func (h *watchHub) syncLoop() {
 	}
 }
 
-// syncOnce moves unsynced watchers forward by one bounded read of the
-// revision log. It reports whether another pass would make progress now.
-func (h *watchHub) syncOnce() bool {
+// syncOnce delivers the held responses that are due, then moves unsynced
+// watchers forward by one bounded read of the revision log. It reports
+// whether another pass would make progress now, and when held responses
+// are next due (zero if none are held).
+func (h *watchHub) syncOnce() (more bool, next time.Time) {
 	h.mu.Lock()
-	h.retryVictims()
+	next = h.retryVictims(time.Now())
 	if len(h.unsynced) == 0 {
 		h.mu.Unlock()
-		return false
+		return false, next
 	}
 	cur := h.s.rev.Load()
 	compactRev := h.s.compactRev.Load()
@@ -65,13 +79,13 @@ func (h *watchHub) syncOnce() bool {
 	}
 	h.mu.Unlock()
 	if minRev == math.MaxInt64 {
-		return false
+		return false, next
 	}
 
 	events, upTo, err := h.s.readEvents(minRev, cur, h.maxReplay, wantPrev)
 	if err != nil {
 		h.s.lg.Error("mvcc: watch replay failed", "from", minRev, "err", err)
-		return false
+		return false, next
 	}
 
 	h.mu.Lock()
@@ -79,7 +93,7 @@ func (h *watchHub) syncOnce() bool {
 	if c := h.s.compactRev.Load(); c != compactRev && c > minRev {
 		// A compaction ran while we read: what we read may have holes.
 		// Start over; the watchers below it get a compaction response.
-		return true
+		return true, next
 	}
 	progress := false
 	for w := range h.unsynced {
@@ -105,7 +119,7 @@ func (h *watchHub) syncOnce() bool {
 			h.addSynced(w)
 		}
 	}
-	return progress && len(h.unsynced) > 0
+	return progress && len(h.unsynced) > 0, next
 }
 
 // readEvents reads the events of revisions [from, to], stopping after

@@ -351,6 +351,8 @@ func TestWatchSlowStreamCatchesUpInOrder(t *testing.T) {
 // compaction revision, and is removed.
 func TestWatchCompactedWhileUnsynced(t *testing.T) {
 	w := &writer{t: t, s: newStore(t)}
+	// A victim gathers no second revision: it falls behind at once.
+	w.s.watch.maxPendingEvents = 1
 	ws := w.s.NewWatchStream(1)
 	defer ws.Close()
 	other := w.s.NewWatchStream(16)
@@ -559,7 +561,19 @@ func TestNotifyProgressOnlyForSyncedWatchers(t *testing.T) {
 // Watchers whose stream is full keep their undelivered response and get
 // everything, in order and once, as the consumer drains the stream.
 func TestWatchVictimsDeliverEverythingInOrder(t *testing.T) {
+	// 1: a victim gathers nothing and catches up from the revision log;
+	// 5: it gathers a few revisions, then falls behind; the default:
+	// it gathers everything.
+	for _, bound := range []int{1, 5, defaultMaxPendingEvents} {
+		t.Run(fmt.Sprint("maxPendingEvents=", bound), func(t *testing.T) {
+			testWatchVictimsDeliverEverythingInOrder(t, bound)
+		})
+	}
+}
+
+func testWatchVictimsDeliverEverythingInOrder(t *testing.T, bound int) {
 	w := &writer{t: t, s: newStore(t)}
+	w.s.watch.maxPendingEvents = bound
 	ws := w.s.NewWatchStream(4)
 	defer ws.Close()
 	const watchers, puts = 10, 30
@@ -597,4 +611,185 @@ func TestWatchVictimsDeliverEverythingInOrder(t *testing.T) {
 		}
 	}
 	expectQuiet(t, ws)
+}
+
+// A synced watcher whose stream is full gathers the following revisions
+// into the response it is holding: it gets one response for all of them,
+// and the other watchers of the key, which share the first response's
+// events, are not disturbed.
+func TestWatchVictimGathersRevisions(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	slow := w.s.NewWatchStream(1)
+	defer slow.Close()
+	fast := w.s.NewWatchStream(16)
+	defer fast.Close()
+	a := mustWatch(t, slow, WatchOptions{Key: []byte("hot")})
+	b := mustWatch(t, slow, WatchOptions{Key: []byte("hot")})
+	c := mustWatch(t, fast, WatchOptions{Key: []byte("hot")})
+	first := w.s.rev.Load() + 1
+	for i := range 3 {
+		w.put("hot", fmt.Sprint(i))
+	}
+	last := w.s.rev.Load()
+
+	for rev := first; rev <= last; rev++ {
+		r := mustRecv(t, fast)
+		if r.WatchID != c || r.Revision != rev || len(r.Events) != 1 || r.Events[0].Kv.ModRevision != rev {
+			t.Fatalf("fast watcher, revision %d: %s", rev, fmtWR(r))
+		}
+	}
+	expectQuiet(t, fast)
+
+	// The first watcher to be served filled the one-slot stream with the
+	// first revision; it then gathered the other two, and the other
+	// watcher gathered all three.
+	got := map[int64][]int64{}
+	revs := map[int64][]int64{}
+	for len(got[a])+len(got[b]) < 6 {
+		r := mustRecv(t, slow)
+		slow.Freed()
+		revs[r.WatchID] = append(revs[r.WatchID], r.Revision)
+		for _, ev := range r.Events {
+			got[r.WatchID] = append(got[r.WatchID], ev.Kv.ModRevision)
+		}
+	}
+	expectQuiet(t, slow)
+	want := []int64{first, first + 1, first + 2}
+	for _, id := range []int64{a, b} {
+		if fmt.Sprint(got[id]) != fmt.Sprint(want) {
+			t.Fatalf("watcher %d: events at %v, want %v", id, got[id], want)
+		}
+		if n := len(revs[id]); n > 2 || revs[id][n-1] != last {
+			t.Fatalf("watcher %d: responses at revisions %v; want at most two, the last at %d", id, revs[id], last)
+		}
+	}
+	if len(revs[a])+len(revs[b]) != 3 {
+		t.Fatalf("responses at %v and %v; want three in all", revs[a], revs[b])
+	}
+
+	// Both are plain synced watchers again.
+	w.put("hot", "again")
+	for range 2 {
+		r := mustRecv(t, slow)
+		slow.Freed()
+		if len(r.Events) != 1 || r.Revision != last+1 {
+			t.Fatalf("after catching up: %s", fmtWR(r))
+		}
+	}
+	if r := mustRecv(t, fast); len(r.Events) != 1 || r.Revision != last+1 {
+		t.Fatalf("fast watcher after: %s", fmtWR(r))
+	}
+}
+
+// A watcher gathering revisions is not synced for progress purposes: a
+// progress notification waits until its gathered response has gone.
+func TestRequestProgressWaitsForGatheredResponse(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	ws := w.s.NewWatchStream(1)
+	defer ws.Close()
+	id := mustWatch(t, ws, WatchOptions{Key: []byte("hot")})
+	w.put("hot", "1") // fills the stream
+	w.put("hot", "2") // held
+	ws.RequestProgress()
+	ws.NotifyProgress(map[int64]bool{id: true})
+	if r := mustRecv(t, ws); r.Revision != w.s.rev.Load()-1 {
+		t.Fatalf("first: %s", fmtWR(r))
+	}
+	ws.Freed()
+	if r := mustRecv(t, ws); r.WatchID != id || r.Revision != w.s.rev.Load() || len(r.Events) != 1 {
+		t.Fatalf("held response: %s (a progress notification may not come first)", fmtWR(r))
+	}
+	ws.RequestProgress()
+	if r := mustRecv(t, ws); r.WatchID != ProgressWatchID || r.Revision != w.s.rev.Load() {
+		t.Fatalf("progress after delivery: %s", fmtWR(r))
+	}
+}
+
+// Once a stream overflows, all its watchers gather their events and get
+// them at most once per batch interval, in one response each; other
+// streams are not affected; and the stream leaves batching mode after an
+// interval with nothing held back.
+func TestOverloadedStreamBatchesPerInterval(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	h := w.s.watch
+	setInterval := func(d time.Duration) {
+		h.mu.Lock()
+		h.batchInterval = d
+		for ws := range h.overloaded {
+			ws.nextRetry = time.Now().Add(d)
+		}
+		h.mu.Unlock()
+		h.trigger()
+	}
+	setInterval(time.Hour)
+	ws := w.s.NewWatchStream(2)
+	defer ws.Close()
+	fast := w.s.NewWatchStream(64)
+	defer fast.Close()
+	var ids []int64
+	for range 3 {
+		ids = append(ids, mustWatch(t, ws, WatchOptions{Key: []byte("k")}))
+	}
+	other := mustWatch(t, fast, WatchOptions{Key: []byte("k")})
+	first := w.s.rev.Load() + 1
+	for i := range 4 {
+		w.put("k", fmt.Sprint(i))
+	}
+	last := w.s.rev.Load()
+
+	got := map[int64][]int64{}
+	record := func(r WatchResponse) {
+		for _, ev := range r.Events {
+			got[r.WatchID] = append(got[r.WatchID], ev.Kv.ModRevision)
+		}
+	}
+	// The first revision filled the two-slot stream; everything else is
+	// held for the interval, although the stream drains.
+	for range 2 {
+		r := mustRecv(t, ws)
+		ws.Freed()
+		if r.Revision != first || len(r.Events) != 1 {
+			t.Fatalf("before the interval: %s", fmtWR(r))
+		}
+		record(r)
+	}
+	expectQuiet(t, ws)
+	for rev := first; rev <= last; rev++ {
+		if r := mustRecv(t, fast); r.WatchID != other || r.Revision != rev {
+			t.Fatalf("the other stream, revision %d: %s", rev, fmtWR(r))
+		}
+	}
+
+	// When the interval is over, each watcher gets one response with
+	// everything it was missing.
+	setInterval(0)
+	for range 3 {
+		r := mustRecv(t, ws)
+		ws.Freed()
+		if r.Revision != last {
+			t.Fatalf("held response: %s; want revision %d", fmtWR(r), last)
+		}
+		record(r)
+	}
+	expectQuiet(t, ws)
+	for _, id := range ids {
+		if fmt.Sprint(got[id]) != fmt.Sprint([]int64{first, first + 1, first + 2, first + 3}) {
+			t.Fatalf("watcher %d: events at %v", id, got[id])
+		}
+	}
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.mu.Lock()
+		over := ws.overloaded
+		h.mu.Unlock()
+		if !over {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stream stayed in batching mode with nothing held back")
+		}
+		h.trigger()
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -273,8 +273,8 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 			if err != nil {
 				return fmt.Errorf("%s, %s, round %d: %w", t.name, w.name, round+1, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d  %-8s %-30s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  rss %6.1f MiB  disk %7.1f MiB\n",
-				round+1, t.name, w.name, s.opsPerSec, s.p50*1e3, s.p99*1e3, mib(s.rss), mib(s.disk))
+			fmt.Fprintf(os.Stderr, "round %d  %-8s %-30s %9.0f ops/s  p50 %7.2f ms  p99 %7.2f ms  rss %6.1f MiB  disk %7.1f MiB  cpu server %5.1fs (%5.1f µs/op) client %5.1fs\n",
+				round+1, t.name, w.name, s.opsPerSec, s.p50*1e3, s.p99*1e3, mib(s.rss), mib(s.disk), s.serverCPU, s.serverCPUPerOp(), s.clientCPU)
 			results[key{t.name, w.name}] = append(results[key{t.name, w.name}], s)
 			if err := ctx.Err(); err != nil {
 				return err
@@ -325,8 +325,10 @@ func runWorkload(ctx context.Context, benchmark string, cl *cluster, w workload,
 		}
 	}
 	cl.resetPeakRSS()
+	cpuBefore := cl.cpuSeconds()
 	cmd := exec.CommandContext(ctx, benchmark, w.benchArgs(cl.endpoints, scale)...)
 	out, err := cmd.CombinedOutput()
+	serverCPU := cl.cpuSeconds() - cpuBefore
 	if err := os.MkdirAll(outDir, 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(outDir, slug(w.name)+".txt"), out, 0o644)
 	}
@@ -339,6 +341,8 @@ func runWorkload(ctx context.Context, benchmark string, cl *cluster, w workload,
 	}
 	s.rss = cl.peakRSS()
 	s.disk = cl.diskUsage()
+	s.serverCPU = serverCPU
+	s.clientCPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return s, nil
 }
 

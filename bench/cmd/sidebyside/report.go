@@ -23,6 +23,18 @@ type sample struct {
 	p50, p99  float64 // seconds
 	rss       int64   // peak RSS of the largest member, bytes
 	disk      int64   // data directory of the largest member, bytes
+	ops       float64 // requests (events, for watch) the summary counts
+	serverCPU float64 // seconds of CPU (user+system) of all members during the run
+	clientCPU float64 // seconds of CPU of the benchmark tool
+}
+
+// serverCPUPerOp is the members' CPU per counted operation, in µs: what
+// each server spends per request whatever the client leaves it.
+func (s sample) serverCPUPerOp() float64 {
+	if s.ops == 0 {
+		return 0
+	}
+	return s.serverCPU / s.ops * 1e6
 }
 
 func setup(ctx context.Context, cl *cluster, w workload) error {
@@ -37,8 +49,9 @@ func setup(ctx context.Context, cl *cluster, w workload) error {
 }
 
 var (
-	rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	pctRe = regexp.MustCompile(`(?m)^\s*(50|99)% in ([0-9.eE+-]+) secs`)
+	rpsRe   = regexp.MustCompile(`Requests/sec:\s+([0-9.eE+-]+)`)
+	pctRe   = regexp.MustCompile(`(?m)^\s*(50|99)% in ([0-9.eE+-]+) secs`)
+	totalRe = regexp.MustCompile(`Total:\s+([0-9.eE+-]+) secs`)
 )
 
 // parseReport reads the last summary etcd's benchmark tool printed (watch
@@ -54,6 +67,10 @@ func parseReport(out string) (sample, error) {
 		return s, errors.New("no Requests/sec in output")
 	}
 	s.opsPerSec, _ = strconv.ParseFloat(m[1], 64)
+	if m := totalRe.FindStringSubmatch(out); m != nil {
+		secs, _ := strconv.ParseFloat(m[1], 64)
+		s.ops = s.opsPerSec * secs
+	}
 	for _, m := range pctRe.FindAllStringSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(m[2], 64)
 		if m[1] == "50" {
@@ -109,15 +126,16 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // Cairn/etcd and the ceiling, then latency, memory and disk side by side.
 func renderTable(ws []workload, results map[key][]sample, o options) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Medians of %d rounds (scale %g, %s, 1-minute load average %s before, %s after). Cairn/etcd is the median of the per-round ratios. Latencies in ms; RSS is the server's peak (VmHWM) during the workload; disk is the data directory's allocated size after it (largest member for 3-member rows).\n\n",
+	fmt.Fprintf(&b, "Medians of %d rounds (scale %g, %s, 1-minute load average %s before, %s after). Cairn/etcd is the median of the per-round ratios. Latencies in ms; server CPU is the members' user+system CPU during the run divided by the operations counted (lower is better); RSS is the server's peak (VmHWM) during the workload; disk is the data directory's allocated size after it (largest member for 3-member rows).\n\n",
 		o.rounds, o.scale, o.took, o.loadBefore, o.loadAfter)
-	b.WriteString("| workload | etcd ops/s | Cairn ops/s | Cairn/etcd | ceiling ops/s | p50 etcd / Cairn | p99 etcd / Cairn | peak RSS MiB etcd / Cairn | disk MiB etcd / Cairn |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| workload | etcd ops/s | Cairn ops/s | Cairn/etcd | ceiling ops/s | p50 etcd / Cairn | p99 etcd / Cairn | server CPU µs/op etcd / Cairn (Cairn/etcd) | peak RSS MiB etcd / Cairn | disk MiB etcd / Cairn |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	ops := func(s sample) float64 { return s.opsPerSec }
 	p50 := func(s sample) float64 { return s.p50 * 1e3 }
 	p99 := func(s sample) float64 { return s.p99 * 1e3 }
 	rss := func(s sample) float64 { return mib(s.rss) }
 	disk := func(s sample) float64 { return mib(s.disk) }
+	cpu := func(s sample) float64 { return s.serverCPUPerOp() }
 	for _, w := range ws {
 		e, c := results[key{"etcd", w.name}], results[key{"Cairn", w.name}]
 		// The ratio pairs each round's Cairn run with that round's etcd
@@ -144,8 +162,11 @@ func renderTable(ws []workload, results map[key][]sample, o options) string {
 			// whole run, including the tail it spends tallying them.
 			opsE, opsC = "–", "–"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f / %.0f | %.1f / %.1f |\n",
-			w.name, opsE, opsC, ratio, ceil, lat50, lat99,
+		// Lower is better: the CPU the server spent per operation, paired
+		// by round like the throughput ratio.
+		cpuCol := fmt.Sprintf("%.1f / %.1f (%s)", med(e, cpu), med(c, cpu), pairedRatio(e, c, cpu))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %.0f / %.0f | %.1f / %.1f |\n",
+			w.name, opsE, opsC, ratio, ceil, lat50, lat99, cpuCol,
 			med(e, rss), med(c, rss), med(e, disk), med(c, disk))
 	}
 	b.WriteString("\n")

@@ -231,6 +231,42 @@ func (cl *cluster) peakRSS() int64 {
 
 func vmHWM(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
 
+// cpuSeconds is the user+system CPU every member has used so far.
+func (cl *cluster) cpuSeconds() float64 {
+	var total float64
+	for _, c := range cl.procs {
+		if v, err := procCPU(c.Process.Pid); err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
+// procCPU reads utime+stime from /proc/PID/stat, in seconds. The fields
+// are counted in clock ticks of USER_HZ, 100 on Linux.
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces; the fields after its
+	// closing parenthesis start with field 3 (state).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	return (utime + stime) / 100, nil
+}
+
 // diskUsage is the largest member's data directory in allocated bytes, as
 // du counts them (preallocated WAL segments count in full; holes do not).
 func (cl *cluster) diskUsage() int64 {

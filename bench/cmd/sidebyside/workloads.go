@@ -96,7 +96,7 @@ func workloads() []workload {
 			describe: "1,000 watchers (10 streams × 100) on one key, then puts to it; ops/s counts events delivered",
 			members:  1, conns: 10, clients: 10,
 			args:      []string{"watch", "--streams=10", "--watch-per-stream=100", "--watched-key-total=1"},
-			total:     200,
+			total:     2000,
 			totalFlag: "--put-total",
 			noLatency: true,
 		},
