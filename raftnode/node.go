@@ -88,6 +88,11 @@ type Config struct {
 	// SnapshotCatchUp is how many entries the log keeps behind it.
 	SnapshotCount   uint64
 	SnapshotCatchUp uint64
+	// SnapshotCatchUpBytes also bounds the in-memory log by size: entries
+	// beyond the newest SnapshotCatchUpBytes bytes are dropped once every
+	// follower has them, even when fewer than SnapshotCatchUp entries are
+	// kept. 0 means no bound by size.
+	SnapshotCatchUpBytes uint64
 	// PreVote enables raft's pre-vote.
 	PreVote bool
 	// Flush makes the state machine durable up to at least the index it
@@ -110,6 +115,7 @@ type Node struct {
 	lg      *slog.Logger
 	rn      raft.Node
 	storage *raft.MemoryStorage
+	sizes   logSizes // of the entries in storage
 
 	walMu sync.Mutex
 	wal   *wal.WAL
@@ -186,6 +192,7 @@ func Start(cfg Config) (*Node, error) {
 			n.confState = raftpb.EnsureConfState(snap.ConfState)
 			n.snapIndex = snap.GetIndex()
 			n.memIndex = snap.GetIndex()
+			n.sizes.reset(snap.GetIndex())
 		}
 		if hs != nil {
 			if err := st.SetHardState(hs); err != nil {
@@ -197,6 +204,7 @@ func Start(cfg Config) (*Node, error) {
 			w.Close()
 			return nil, err
 		}
+		n.sizes.append(ents)
 		// Entries after the snapshot are re-delivered; the apply loop
 		// skips those the store already has, but re-applies membership
 		// changes to raft, whose configuration lives only in memory.
@@ -430,10 +438,12 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
 		n.memIndex = max(n.memIndex, n.snapIndex)
 		n.confMu.Unlock()
+		n.sizes.reset(rd.Snapshot.GetMetadata().GetIndex())
 	}
 	if err := n.storage.Append(rd.Entries); err != nil {
 		return fmt.Errorf("raftnode: append to raft log: %w", err)
 	}
+	n.sizes.append(rd.Entries)
 	if !leader {
 		n.send(rd.Messages)
 	}
@@ -516,11 +526,34 @@ func (n *Node) trimMemory(index uint64, cs *raftpb.ConfState) {
 	n.confMu.Lock()
 	n.memIndex = max(n.memIndex, index)
 	n.confMu.Unlock()
+	var compact uint64
 	if index > n.cfg.SnapshotCatchUp {
-		if err := n.storage.Compact(index - n.cfg.SnapshotCatchUp); err != nil && !errors.Is(err, raft.ErrCompacted) {
-			n.lg.Error("raftnode: trim the in-memory log failed", "index", index, "err", err)
+		compact = index - n.cfg.SnapshotCatchUp
+	}
+	if n.cfg.SnapshotCatchUpBytes > 0 {
+		// Keep the newest SnapshotCatchUpBytes bytes, but never drop an
+		// entry a follower still needs: a leader compacts no further than
+		// its slowest follower's match.
+		if keep := n.sizes.keepFrom(index, n.cfg.SnapshotCatchUpBytes); keep > 0 {
+			bySize := keep - 1
+			if st := n.rn.Status(); st.RaftState == raft.StateLeader {
+				for id, pr := range st.Progress {
+					if id != n.cfg.ID {
+						bySize = min(bySize, pr.Match)
+					}
+				}
+			}
+			compact = max(compact, min(bySize, index))
 		}
 	}
+	if compact == 0 {
+		return
+	}
+	if err := n.storage.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		n.lg.Error("raftnode: trim the in-memory log failed", "index", index, "err", err)
+		return
+	}
+	n.sizes.dropBefore(compact + 1)
 }
 
 func (n *Node) snapshot(meta *raftpb.SnapshotMetadata) error {

@@ -66,6 +66,10 @@ type Config struct {
 	// SnapshotCatchUpEntries is how many entries the raft log keeps behind
 	// a snapshot for slow followers (--snapshot-catchup-entries, 5000).
 	SnapshotCatchUpEntries uint64
+	// SnapshotCatchUpBytes also bounds the in-memory raft log by size
+	// (Cairn only, 64 MiB): entries beyond the newest SnapshotCatchUpBytes
+	// bytes are dropped once every follower has them. 0: count only.
+	SnapshotCatchUpBytes uint64
 	// StorageCacheBytes is the engine's block cache (--storage-cache-bytes,
 	// Cairn only; 0 means 64 MiB).
 	StorageCacheBytes int64
@@ -135,6 +139,7 @@ func NewConfig() *Config {
 		WatchProgressNotifyInterval: 10 * time.Minute,
 		StrictReconfigCheck:         true,
 		SnapshotCatchUpEntries:      5000,
+		SnapshotCatchUpBytes:        64 << 20,
 		PreVote:                     true,
 	}
 }

@@ -176,10 +176,11 @@ func start(cfg *Config) (s *Server, err error) {
 		ElectionTicks: int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
 		SnapshotCount: cfg.SnapshotCount,
 		// etcd's --snapshot-catchup-entries.
-		SnapshotCatchUp: cfg.SnapshotCatchUpEntries,
-		PreVote:         cfg.PreVote,
-		Flush:           s.eng.Flush,
-		Logger:          lg,
+		SnapshotCatchUp:      cfg.SnapshotCatchUpEntries,
+		SnapshotCatchUpBytes: cfg.SnapshotCatchUpBytes,
+		PreVote:              cfg.PreVote,
+		Flush:                s.eng.Flush,
+		Logger:               lg,
 	})
 	if err != nil {
 		return nil, err

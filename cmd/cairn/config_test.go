@@ -197,6 +197,17 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "in-memory raft log bound by size",
+			args: []string{"--snapshot-catchup-bytes=1048576"},
+			want: func(t *testing.T, c *server.Config) { c.SnapshotCatchUpBytes = 1 << 20 },
+		},
+		{
+			name: "no size bound on the in-memory raft log, from the config file",
+			file: "snapshot-catchup-bytes: 0\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) { c.SnapshotCatchUpBytes = 0 },
+		},
+		{
 			name: "storage cache size",
 			args: []string{"--storage-cache-bytes=268435456"},
 			want: func(t *testing.T, c *server.Config) { c.StorageCacheBytes = 256 << 20 },

@@ -18,30 +18,31 @@ import (
 // integer milliseconds (etcd's own usage text says "nanoseconds" for
 // duration fields; these two are not durations in its config struct).
 type fileConfig struct {
-	Name                     string `yaml:"name"`
-	DataDir                  string `yaml:"data-dir"`
-	WALDir                   string `yaml:"wal-dir"`
-	SnapshotCount            uint64 `yaml:"snapshot-count"`
-	HeartbeatInterval        uint   `yaml:"heartbeat-interval"`
-	ElectionTimeout          uint   `yaml:"election-timeout"`
-	ListenPeerURLs           string `yaml:"listen-peer-urls"`
-	ListenClientURLs         string `yaml:"listen-client-urls"`
-	MaxTxnOps                uint   `yaml:"max-txn-ops"`
-	MaxRequestBytes          uint   `yaml:"max-request-bytes"`
-	QuotaBackendBytes        int64  `yaml:"quota-backend-bytes"`
-	InitialAdvertisePeerURLs string `yaml:"initial-advertise-peer-urls"`
-	AdvertiseClientURLs      string `yaml:"advertise-client-urls"`
-	InitialCluster           string `yaml:"initial-cluster"`
-	InitialClusterState      string `yaml:"initial-cluster-state"`
-	InitialClusterToken      string `yaml:"initial-cluster-token"`
-	AutoCompactionRetention  string `yaml:"auto-compaction-retention"`
-	AutoCompactionMode       string `yaml:"auto-compaction-mode"`
-	LogLevel                 string `yaml:"log-level"`
-	SnapshotCatchUpEntries   uint64 `yaml:"snapshot-catchup-entries"`
-	StrictReconfigCheck      *bool  `yaml:"strict-reconfig-check"`
-	PreVote                  *bool  `yaml:"pre-vote"`
-	EnablePprof              bool   `yaml:"enable-pprof"`
-	StorageCacheBytes        int64  `yaml:"storage-cache-bytes"`
+	Name                     string  `yaml:"name"`
+	DataDir                  string  `yaml:"data-dir"`
+	WALDir                   string  `yaml:"wal-dir"`
+	SnapshotCount            uint64  `yaml:"snapshot-count"`
+	HeartbeatInterval        uint    `yaml:"heartbeat-interval"`
+	ElectionTimeout          uint    `yaml:"election-timeout"`
+	ListenPeerURLs           string  `yaml:"listen-peer-urls"`
+	ListenClientURLs         string  `yaml:"listen-client-urls"`
+	MaxTxnOps                uint    `yaml:"max-txn-ops"`
+	MaxRequestBytes          uint    `yaml:"max-request-bytes"`
+	QuotaBackendBytes        int64   `yaml:"quota-backend-bytes"`
+	InitialAdvertisePeerURLs string  `yaml:"initial-advertise-peer-urls"`
+	AdvertiseClientURLs      string  `yaml:"advertise-client-urls"`
+	InitialCluster           string  `yaml:"initial-cluster"`
+	InitialClusterState      string  `yaml:"initial-cluster-state"`
+	InitialClusterToken      string  `yaml:"initial-cluster-token"`
+	AutoCompactionRetention  string  `yaml:"auto-compaction-retention"`
+	AutoCompactionMode       string  `yaml:"auto-compaction-mode"`
+	LogLevel                 string  `yaml:"log-level"`
+	SnapshotCatchUpEntries   uint64  `yaml:"snapshot-catchup-entries"`
+	StrictReconfigCheck      *bool   `yaml:"strict-reconfig-check"`
+	PreVote                  *bool   `yaml:"pre-vote"`
+	EnablePprof              bool    `yaml:"enable-pprof"`
+	StorageCacheBytes        int64   `yaml:"storage-cache-bytes"`
+	SnapshotCatchUpBytes     *uint64 `yaml:"snapshot-catchup-bytes"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
@@ -111,6 +112,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.StorageCacheBytes > 0 {
 		cfg.StorageCacheBytes = fc.StorageCacheBytes
+	}
+	if fc.SnapshotCatchUpBytes != nil {
+		cfg.SnapshotCatchUpBytes = *fc.SnapshotCatchUpBytes
 	}
 	if fc.EnablePprof {
 		cfg.EnablePprof = true

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,4 +86,31 @@ func TestLogTrimmedWithoutDiskSnapshots(t *testing.T) {
 	}
 	t.Fatalf("%s missed 300 entries with 20 kept for catch-up, and caught up without a snapshot:\n%s",
 		c.Members[lagger].Name, c.Members[lagger].Logs()[restarted:])
+}
+
+// A leader bounds its in-memory log by size (--snapshot-catchup-bytes,
+// Cairn only), but never drops entries a follower still needs: a follower
+// that was down for 300 entries, far more than 1 KiB of them, still
+// catches up from the log, without a snapshot.
+func TestLogSizeBoundKeepsWhatFollowersNeed(t *testing.T) {
+	if os.Getenv("CAIRN_TESTCLUSTER_BINARY") != "" {
+		t.Skip("--snapshot-catchup-bytes is Cairn's")
+	}
+	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: []string{
+		"--snapshot-count=1000000", "--snapshot-catchup-entries=5000", "--snapshot-catchup-bytes=1024",
+	}})
+	ctx := testContext(t)
+	leader := c.WaitLeader(t)
+	lagger := (leader + 1) % len(c.Members)
+	c.Members[lagger].Stop()
+	putN(t, ctx, clientOf(t, others(c, lagger)...), "t/", 300, 16)
+
+	restarted := len(c.Members[lagger].Logs())
+	c.Members[lagger].Start()
+	c.WaitConverged(t)
+	for line := range strings.Lines(c.Members[lagger].Logs()[restarted:]) {
+		if l := strings.ToLower(line); strings.Contains(l, "snapshot") && (strings.Contains(l, "incoming") || strings.Contains(l, "receiv")) {
+			t.Fatalf("%s caught up by snapshot: the leader dropped entries it still needed:\n%s", c.Members[lagger].Name, line)
+		}
+	}
 }
