@@ -67,8 +67,8 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 	}
 	cache := pebble.NewCache(o.CacheBytes)
 	opts := &pebble.Options{
-		Cache:                       cache,
-		DisableWAL:                  true,
+		Cache:      cache,
+		DisableWAL: true,
 		// Up to MemTableStopWritesThreshold memtables (one filling, the
 		// rest flushing) live in the Go heap, which the garbage collector
 		// lets grow to twice its live size: 32 MiB keeps a bulk load's
