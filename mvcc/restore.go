@@ -40,6 +40,8 @@ func (s *Store) Restore(r io.Reader, source string) error {
 	defer s.restoreMu.Unlock()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
+	// The engine's contents are about to be replaced wholesale.
+	s.latest.reset()
 
 	b := s.eng.NewWriteBatch()
 	if err := b.DeleteRange([]byte{0}, []byte{0xff, 0xff}); err != nil {

@@ -104,3 +104,36 @@ func TestRestoreRejectsACorruptSnapshot(t *testing.T) {
 		t.Fatalf("revision %d after a failed restore, want 6", dst.Rev())
 	}
 }
+
+// A put after a restore builds on the snapshot's version of the key, not
+// on what the store had cached before it.
+func TestPutAfterRestoreSeesTheSnapshot(t *testing.T) {
+	src := newStore(t)
+	putN(t, src, 3, 1) // key/000..002 at version 1
+	var snap bytes.Buffer
+	if _, err := src.WriteSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	dst := newStore(t)
+	putN(t, dst, 500, 1) // key/000 at version 10, in the cache
+	if err := dst.Restore(bytes.NewReader(snap.Bytes()), "test"); err != nil {
+		t.Fatal(err)
+	}
+	tw := dst.Write()
+	prev, err := tw.Put([]byte("key/000"), []byte("new"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.End(10_000); err != nil {
+		t.Fatal(err)
+	}
+	if prev == nil || prev.Version != 1 || string(prev.Value) != "0" || prev.ModRevision != 2 {
+		t.Fatalf("prev after restore = %v; want the snapshot's key/000 (version 1, value \"0\", mod 2)", prev)
+	}
+	// A key the snapshot does not have starts a new generation.
+	tw = dst.Write()
+	if prev, err := tw.Put([]byte("key/040"), []byte("new"), 0); err != nil || prev != nil {
+		t.Fatalf("put of a key only the old contents had: prev %v, err %v; want none", prev, err)
+	}
+	tw.Abort()
+}

@@ -43,6 +43,9 @@ type Store struct {
 
 	watch     *watchHub
 	compactor *compactor
+	// latest caches recently written keys' newest versions (guarded by
+	// writeMu).
+	latest *latestCache
 
 	// pendingRestore names the snapshot an interrupted Restore was
 	// reading; the store must be restored from it before use.
@@ -59,7 +62,7 @@ func Open(eng storage.Engine, lg *slog.Logger) (*Store, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	s := &Store{eng: eng, lg: lg}
+	s := &Store{eng: eng, lg: lg, latest: newLatestCache(latestCacheBytes)}
 	src, err := RestoringFrom(eng)
 	if err != nil {
 		return nil, err

@@ -122,8 +122,13 @@ type modelRun struct {
 
 func newModelRun(t *testing.T, seed uint64) *modelRun {
 	r := &modelRun{t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), m: newModel()}
-	r.stores = []*Store{newStore(t), openStore(t, noReclaimEngine{newEngine(t)})}
-	r.names = []string{"reclaiming", "non-reclaiming"}
+	// The latest-version cache holds everything on the first store,
+	// nothing on the third and, on the fourth, little enough that it
+	// evicts all the time.
+	uncached, tiny := newStore(t), newStore(t)
+	uncached.latest, tiny.latest = newLatestCache(0), newLatestCache(4096)
+	r.stores = []*Store{newStore(t), openStore(t, noReclaimEngine{newEngine(t)}), uncached, tiny}
+	r.names = []string{"reclaiming", "non-reclaiming", "uncached", "tiny cache"}
 	r.physical = make([]<-chan struct{}, len(r.stores))
 	return r
 }

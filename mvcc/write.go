@@ -21,6 +21,9 @@ type TxnWrite struct {
 	events []*mvccpb.Event
 	// compact is the compaction revision this transaction sets, if any.
 	compact int64
+	// overlay holds the keys this transaction wrote, newest last, for
+	// latest to see and End to put in the store's latest-version cache.
+	overlay []overlayEntry
 }
 
 // Write starts a write transaction.
@@ -59,8 +62,22 @@ func (t *TxnWrite) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	return resp, t.s.stillReadable(rev)
 }
 
-// latest returns the newest version of user (possibly a tombstone).
+// latest returns the newest version of user (possibly a tombstone; ok is
+// false if there is none or the transaction deleted it): what the
+// transaction itself wrote, else the latest-version cache, else the
+// engine.
 func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err error) {
+	for i := len(t.overlay) - 1; i >= 0; i-- {
+		if o := t.overlay[i]; o.key == string(user) {
+			if o.e == nil {
+				return rec, rev, false, nil
+			}
+			return o.e.rec, o.e.rev, true, nil
+		}
+	}
+	if e, hit := t.s.latest.get(user); hit {
+		return e.rec, e.rev, true, nil
+	}
 	k, v, ok, err := t.b.FirstWithPrefix(keyPrefix(user))
 	if err != nil || !ok {
 		return rec, rev, false, err
@@ -102,14 +119,15 @@ func (t *TxnWrite) Put(key, value []byte, lease int64) (*mvccpb.KeyValue, error)
 	if err := t.b.Set(revKey(rev), key); err != nil {
 		return nil, err
 	}
-	t.events = append(t.events, &mvccpb.Event{
-		Type: mvccpb.PUT,
-		Kv: &mvccpb.KeyValue{
-			Key: bytes.Clone(key), CreateRevision: rec.create, ModRevision: rev.main,
-			Version: rec.version, Lease: lease, Value: bytes.Clone(value),
-		},
-		PrevKv: prev,
-	})
+	kv := &mvccpb.KeyValue{
+		Key: bytes.Clone(key), CreateRevision: rec.create, ModRevision: rev.main,
+		Version: rec.version, Lease: lease, Value: bytes.Clone(value),
+	}
+	t.events = append(t.events, &mvccpb.Event{Type: mvccpb.PUT, Kv: kv, PrevKv: prev})
+	// The event's copy of the value is never changed, so the cache can
+	// share it.
+	rec.value = kv.Value
+	t.overlay = append(t.overlay, overlayEntry{key: string(key), e: &latestEntry{rec: rec, rev: rev}})
 	return prev, nil
 }
 
@@ -132,6 +150,7 @@ func (t *TxnWrite) DeleteRange(key, end []byte) ([]*mvccpb.KeyValue, error) {
 			Kv:     &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev.main},
 			PrevKv: kv,
 		})
+		t.overlay = append(t.overlay, overlayEntry{key: string(kv.Key)})
 	}
 	return kvs, nil
 }
@@ -154,6 +173,13 @@ func (t *TxnWrite) End(index uint64) error {
 	}
 	if err := t.b.Commit(); err != nil {
 		return err
+	}
+	for _, o := range t.overlay {
+		if o.e == nil {
+			t.s.latest.drop(o.key)
+		} else {
+			t.s.latest.put(o.key, *o.e)
+		}
 	}
 	if index > 0 {
 		t.s.applied.Store(index)
