@@ -475,9 +475,10 @@ const memoryCompactEvery = 100
 // MaybeSnapshot is called by the apply loop after applying index.
 //
 // Every memoryCompactEvery entries it trims the in-memory log to the last
-// SnapshotCatchUp entries behind index, as etcd does, so the log held in
-// memory is bounded by entries, not by how long ago the last disk
-// snapshot was; a follower further behind gets a snapshot (the data sent
+// SnapshotCatchUp entries behind index, as etcd does, and to the newest
+// SnapshotCatchUpBytes bytes where every follower has the rest, so the log
+// held in memory is bounded by entries and size, not by how long ago the
+// last disk snapshot was; a follower further behind gets a snapshot (the data sent
 // is always the live store, see server/snapshot.go, so a snapshot of the
 // in-memory log needs no state of its own).
 //
