@@ -49,8 +49,10 @@ type pebbleEngine struct {
 	// every write (Size is asked before each one, for the quota). The
 	// table figures are read at most every sizeCacheTTL, and again at
 	// once after any flush or compaction ends, since those are what
-	// change them.
+	// change them. While one caller reads them, the others use the
+	// previous figures (sizeRead: there are some) instead of waiting.
 	sizeMu      sync.Mutex
+	sizeRead    atomic.Bool
 	sizeAt      atomic.Int64 // UnixNano of the last read; 0: stale
 	sizeGen     atomic.Int64 // bumped by every event that changes the tables
 	diskUsage   atomic.Int64
@@ -201,7 +203,14 @@ func (e *pebbleEngine) tableSizes() (disk, tables int64) {
 	if at := e.sizeAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < sizeCacheTTL {
 		return e.diskUsage.Load(), e.tablesBytes.Load()
 	}
-	e.sizeMu.Lock()
+	if !e.sizeMu.TryLock() {
+		if e.sizeRead.Load() {
+			// Another caller is reading the metrics: the previous figures
+			// will do rather than queueing every request behind it.
+			return e.diskUsage.Load(), e.tablesBytes.Load()
+		}
+		e.sizeMu.Lock()
+	}
 	defer e.sizeMu.Unlock()
 	if at := e.sizeAt.Load(); at != 0 && time.Since(time.Unix(0, at)) < sizeCacheTTL {
 		return e.diskUsage.Load(), e.tablesBytes.Load() // read by another caller meanwhile
@@ -211,6 +220,7 @@ func (e *pebbleEngine) tableSizes() (disk, tables int64) {
 	disk, tables = int64(m.DiskSpaceUsage()), m.Total().TablesSize
 	e.diskUsage.Store(disk)
 	e.tablesBytes.Store(tables)
+	e.sizeRead.Store(true)
 	if e.sizeGen.Load() == gen {
 		e.sizeAt.Store(now) // else the tables changed as we read: stay stale
 	}
