@@ -1,8 +1,10 @@
 package mvcc
 
 // latestCacheBytes bounds the latest-version cache: the newest version,
-// value included, of about 90,000 recently written keys of 256 bytes.
-const latestCacheBytes = 32 << 20
+// value included, of about 45,000 recently written keys of 256 bytes
+// (the heap it takes is about 1.4 times this, with Go's allocation
+// overheads).
+const latestCacheBytes = 16 << 20
 
 // latestCache remembers the newest version of recently written keys, so
 // that a put (which needs the key's create revision, version, lease and,

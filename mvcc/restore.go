@@ -40,8 +40,12 @@ func (s *Store) Restore(r io.Reader, source string) error {
 	defer s.restoreMu.Unlock()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	// The engine's contents are about to be replaced wholesale.
+	// The engine's contents are about to be replaced wholesale. The key
+	// filter is scanned again once they are all in place; until then
+	// (and for good if the restore fails) it answers "maybe".
 	s.latest.reset()
+	added := s.keys.count()
+	s.keys = newKeyFilter(0)
 
 	b := s.eng.NewWriteBatch()
 	if err := b.DeleteRange([]byte{0}, []byte{0xff, 0xff}); err != nil {
@@ -112,6 +116,7 @@ func (s *Store) Restore(r io.Reader, source string) error {
 		return err
 	}
 	s.pendingRestore = ""
+	s.startKeyFilter(added)
 	return s.reload()
 }
 

@@ -110,16 +110,34 @@ func TestRestoreRejectsACorruptSnapshot(t *testing.T) {
 func TestPutAfterRestoreSeesTheSnapshot(t *testing.T) {
 	src := newStore(t)
 	putN(t, src, 3, 1) // key/000..002 at version 1
+	tw := src.Write()
+	if _, err := tw.Put([]byte("only/src"), []byte("s"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.End(4); err != nil {
+		t.Fatal(err)
+	}
 	var snap bytes.Buffer
 	if _, err := src.WriteSnapshot(&snap); err != nil {
 		t.Fatal(err)
 	}
 	dst := newStore(t)
 	putN(t, dst, 500, 1) // key/000 at version 10, in the cache
+	waitKeyFilter(t, dst)
 	if err := dst.Restore(bytes.NewReader(snap.Bytes()), "test"); err != nil {
 		t.Fatal(err)
 	}
-	tw := dst.Write()
+	// Once the restored store's key filter is ready, it knows the keys
+	// only the snapshot had.
+	waitKeyFilter(t, dst)
+	tw = dst.Write()
+	if prev, err := tw.Put([]byte("only/src"), []byte("new"), 0); err != nil || prev == nil || string(prev.Value) != "s" {
+		t.Fatalf("put of a key only the snapshot had: prev %v, err %v", prev, err)
+	}
+	if err := tw.End(9_999); err != nil {
+		t.Fatal(err)
+	}
+	tw = dst.Write()
 	prev, err := tw.Put([]byte("key/000"), []byte("new"), 0)
 	if err != nil {
 		t.Fatal(err)

@@ -43,9 +43,13 @@ type Store struct {
 
 	watch     *watchHub
 	compactor *compactor
-	// latest caches recently written keys' newest versions (guarded by
-	// writeMu).
+	// latest caches recently written keys' newest versions, and keys
+	// filters the keys the engine may hold (both guarded by writeMu; the
+	// filter's scan runs in the background, in bg, until quit).
 	latest *latestCache
+	keys   *keyFilter
+	bg     sync.WaitGroup
+	quit   chan struct{}
 
 	// pendingRestore names the snapshot an interrupted Restore was
 	// reading; the store must be restored from it before use.
@@ -62,7 +66,7 @@ func Open(eng storage.Engine, lg *slog.Logger) (*Store, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	s := &Store{eng: eng, lg: lg, latest: newLatestCache(latestCacheBytes)}
+	s := &Store{eng: eng, lg: lg, latest: newLatestCache(latestCacheBytes), quit: make(chan struct{})}
 	src, err := RestoringFrom(eng)
 	if err != nil {
 		return nil, err
@@ -88,11 +92,14 @@ func Open(eng storage.Engine, lg *slog.Logger) (*Store, error) {
 	s.applied.Store(uint64(applied))
 	s.watch = newWatchHub(s)
 	s.compactor = newCompactor(s)
+	s.startKeyFilter(0)
 	return s, nil
 }
 
 // Close stops background work. It does not close the engine.
 func (s *Store) Close() {
+	close(s.quit)
+	s.bg.Wait()
 	s.compactor.stop()
 	s.watch.stop()
 }

@@ -24,6 +24,8 @@ type TxnWrite struct {
 	// overlay holds the keys this transaction wrote, newest last, for
 	// latest to see and End to put in the store's latest-version cache.
 	overlay []overlayEntry
+	// rebuildKeys asks End to replace the key filter.
+	rebuildKeys bool
 }
 
 // Write starts a write transaction.
@@ -78,7 +80,11 @@ func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err e
 	if e, hit := t.s.latest.get(user); hit {
 		return e.rec, e.rev, true, nil
 	}
-	k, v, ok, err := t.b.FirstWithPrefix(keyPrefix(user))
+	prefix := keyPrefix(user)
+	if !t.s.keys.mayHold(hashPrefix(prefix)) {
+		return rec, rev, false, nil
+	}
+	k, v, ok, err := t.b.FirstWithPrefix(prefix)
 	if err != nil || !ok {
 		return rec, rev, false, err
 	}
@@ -103,6 +109,12 @@ func (t *TxnWrite) Put(key, value []byte, lease int64) (*mvccpb.KeyValue, error)
 		return nil, err
 	}
 	rev := t.nextRev()
+	// Into the key filter before the engine: a key the filter lacks must
+	// never be in the engine. A rebuild waits for End: its scan must see
+	// this transaction's keys committed.
+	if t.s.keys.add(hashPrefix(keyPrefix(key))) {
+		t.rebuildKeys = true
+	}
 	rec := record{create: rev.main, version: 1, lease: lease, value: value}
 	var prev *mvccpb.KeyValue
 	if ok && !old.tombstone {
@@ -180,6 +192,9 @@ func (t *TxnWrite) End(index uint64) error {
 		} else {
 			t.s.latest.put(o.key, *o.e)
 		}
+	}
+	if t.rebuildKeys {
+		t.s.startKeyFilter(t.s.keys.count())
 	}
 	if index > 0 {
 		t.s.applied.Store(index)
