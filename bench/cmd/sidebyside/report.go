@@ -173,5 +173,24 @@ func renderTable(ws []workload, results map[key][]sample, o options) string {
 	for _, w := range ws {
 		fmt.Fprintf(&b, "- **%s**: %s.\n", w.name, w.describe)
 	}
+	b.WriteString("\nCPU per operation (µs, medians): user+system CPU of the benchmark tool and of the server's members during the run, divided by the operations counted. On a machine whose cores the client shares, a server can reach a rate R only if (client + server) × R ≤ the cores' time.\n\n")
+	b.WriteString("| workload | client vs etcd / Cairn / ceiling | server etcd / Cairn / ceiling |\n|---|--:|--:|\n")
+	perOp := func(ss []sample, f func(sample) float64) string {
+		if len(ss) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f", med(ss, f))
+	}
+	client := func(s sample) float64 {
+		if s.ops == 0 {
+			return 0
+		}
+		return s.clientCPU / s.ops * 1e6
+	}
+	for _, w := range ws {
+		e, c, n := results[key{"etcd", w.name}], results[key{"Cairn", w.name}], results[key{"ceiling", w.name}]
+		fmt.Fprintf(&b, "| %s | %s / %s / %s | %s / %s / %s |\n", w.name,
+			perOp(e, client), perOp(c, client), perOp(n, client), perOp(e, cpu), perOp(c, cpu), perOp(n, cpu))
+	}
 	return b.String()
 }
