@@ -15,8 +15,10 @@ import (
 //
 // It never forgets a key: the writer adds each key it puts, before the
 // transaction commits, and a scan of the engine adds what was there
-// before. Until that scan has finished (after Open and Restore) the
-// filter is not ready and answers "maybe" for everything. A key that was
+// before. The scan starts with the first put that has to look a key up
+// (so a member that only serves reads after a restart never pays for
+// it); until it has finished the filter is not ready and answers "maybe"
+// for everything. A key that was
 // deleted and compacted away stays in it, costing only a needless lookup;
 // when the filter has grown through several doublings a new one is built
 // by a fresh scan. About 10 bits a key: 1.2 MiB for a million keys.
@@ -25,6 +27,9 @@ type keyFilter struct {
 	parts []*bloom // the newest takes additions; a key may be in any
 	added int      // keys added since this filter was made
 	ready atomic.Bool
+	// scanning is set once its scan has been started (by the writer,
+	// under Store.writeMu).
+	scanning bool
 }
 
 // bloom is one fixed-size part of a keyFilter.
@@ -155,12 +160,21 @@ func (s *Store) scanKeys(f *keyFilter, quit <-chan struct{}) {
 	f.ready.Store(true)
 }
 
-// startKeyFilter installs a new, not yet ready, filter sized for about
-// keys and scans the engine into it in the background. The caller holds
+// newKeys installs a new, not yet ready, filter sized for about keys; its
+// scan starts with the next lookup (scanKeysOnce). The caller holds
 // writeMu (or is Open).
-func (s *Store) startKeyFilter(keys int) {
-	f := newKeyFilter(keys)
-	s.keys = f
+func (s *Store) newKeys(keys int) {
+	s.keys = newKeyFilter(keys)
+}
+
+// scanKeysOnce starts the current filter's scan in the background unless
+// it has started. The caller holds writeMu.
+func (s *Store) scanKeysOnce() {
+	f := s.keys
+	if f.scanning {
+		return
+	}
+	f.scanning = true
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()

@@ -37,9 +37,13 @@ func TestBloomHasEveryKeyAndFewOthers(t *testing.T) {
 	}
 }
 
-// waitKeyFilter waits until the store's key filter has finished its scan.
+// waitKeyFilter starts the store's key filter scan, if no put has, and
+// waits until it has finished.
 func waitKeyFilter(t *testing.T, s *Store) {
 	t.Helper()
+	s.writeMu.Lock()
+	s.scanKeysOnce()
+	s.writeMu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		s.writeMu.Lock()

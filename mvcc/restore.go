@@ -41,11 +41,13 @@ func (s *Store) Restore(r io.Reader, source string) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	// The engine's contents are about to be replaced wholesale. The key
-	// filter is scanned again once they are all in place; until then
-	// (and for good if the restore fails) it answers "maybe".
+	// filter is replaced once they are all in place (its scan must see
+	// them all); until then, and for good if the restore fails, a filter
+	// that is never scanned answers "maybe".
 	s.latest.reset()
 	added := s.keys.count()
-	s.keys = newKeyFilter(0)
+	s.newKeys(0)
+	s.keys.scanning = true
 
 	b := s.eng.NewWriteBatch()
 	if err := b.DeleteRange([]byte{0}, []byte{0xff, 0xff}); err != nil {
@@ -116,7 +118,7 @@ func (s *Store) Restore(r io.Reader, source string) error {
 		return err
 	}
 	s.pendingRestore = ""
-	s.startKeyFilter(added)
+	s.newKeys(added)
 	return s.reload()
 }
 

@@ -92,7 +92,7 @@ func Open(eng storage.Engine, lg *slog.Logger) (*Store, error) {
 	s.applied.Store(uint64(applied))
 	s.watch = newWatchHub(s)
 	s.compactor = newCompactor(s)
-	s.startKeyFilter(0)
+	s.newKeys(0)
 	return s, nil
 }
 

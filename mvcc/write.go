@@ -84,6 +84,7 @@ func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err e
 	if !t.s.keys.mayHold(hashPrefix(prefix)) {
 		return rec, rev, false, nil
 	}
+	t.s.scanKeysOnce()
 	k, v, ok, err := t.b.FirstWithPrefix(prefix)
 	if err != nil || !ok {
 		return rec, rev, false, err
@@ -194,7 +195,7 @@ func (t *TxnWrite) End(index uint64) error {
 		}
 	}
 	if t.rebuildKeys {
-		t.s.startKeyFilter(t.s.keys.count())
+		t.s.newKeys(t.s.keys.count())
 	}
 	if index > 0 {
 		t.s.applied.Store(index)
