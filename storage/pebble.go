@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,7 +81,11 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       1000,
-		Logger:                      quietLogger{o.Logger},
+		// A second compaction when the debt grows (Pebble's default is
+		// one): a bulk load otherwise leaves the tables it flushed
+		// overlapping in L0 long after it ends, and scans must merge them.
+		CompactionConcurrencyRange: func() (int, int) { return 1, max(2, runtime.GOMAXPROCS(0)/2) },
+		Logger:                     quietLogger{o.Logger},
 	}
 	if o.InMemory {
 		opts.FS = vfs.NewMem()
