@@ -17,6 +17,11 @@ import (
 // its watchers fall back to catching up from storage.
 const watchStreamBuffer = 256
 
+// stallAfter is how long a Send may take before the stream counts as
+// stalled by its client (mvcc.WatchStream.Stalled): gRPC only blocks a
+// Send when the client has not made room in its flow-control window.
+const stallAfter = time.Millisecond
+
 type watchServer struct {
 	pb.UnimplementedWatchServer
 	s *Server
@@ -187,8 +192,12 @@ func (w *watchSession) sendLoop() error {
 				// Otherwise the watcher was canceled: drop its leftovers.
 				continue
 			}
+			began := time.Now()
 			if err := w.send(resp); err != nil {
 				return err
+			}
+			if time.Since(began) > stallAfter {
+				w.ws.Stalled()
 			}
 			if len(r.Events) > 0 {
 				w.mu.Lock()

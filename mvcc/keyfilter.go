@@ -28,8 +28,10 @@ type keyFilter struct {
 	added int      // keys added since this filter was made
 	ready atomic.Bool
 	// scanning is set once its scan has been started (by the writer,
-	// under Store.writeMu).
+	// under Store.writeMu); stop ends the scan when the filter is
+	// replaced.
 	scanning bool
+	stop     chan struct{}
 }
 
 // bloom is one fixed-size part of a keyFilter.
@@ -61,9 +63,9 @@ func newBloom(keys int) *bloom {
 }
 
 func (b *bloom) add(h uint64) {
-	h1, h2 := uint32(h), uint32(h>>32)|1
-	m := uint32(len(b.bits) * 64)
-	for i := uint32(0); i < bloomProbes; i++ {
+	h1, h2 := h&0xffffffff, h>>32|1
+	m := uint64(len(b.bits) * 64)
+	for i := uint64(0); i < bloomProbes; i++ {
 		bit := (h1 + i*h2) % m
 		b.bits[bit/64] |= 1 << (bit % 64)
 	}
@@ -71,9 +73,9 @@ func (b *bloom) add(h uint64) {
 }
 
 func (b *bloom) has(h uint64) bool {
-	h1, h2 := uint32(h), uint32(h>>32)|1
-	m := uint32(len(b.bits) * 64)
-	for i := uint32(0); i < bloomProbes; i++ {
+	h1, h2 := h&0xffffffff, h>>32|1
+	m := uint64(len(b.bits) * 64)
+	for i := uint64(0); i < bloomProbes; i++ {
 		bit := (h1 + i*h2) % m
 		if b.bits[bit/64]&(1<<(bit%64)) == 0 {
 			return false
@@ -84,7 +86,7 @@ func (b *bloom) has(h uint64) bool {
 
 // newKeyFilter makes an empty filter, not ready, sized for about keys.
 func newKeyFilter(keys int) *keyFilter {
-	return &keyFilter{parts: []*bloom{newBloom(max(keys, firstBloomKeys))}}
+	return &keyFilter{parts: []*bloom{newBloom(max(keys, firstBloomKeys))}, stop: make(chan struct{})}
 }
 
 // add records the key whose engine prefix hashes to h. It reports whether
@@ -92,6 +94,13 @@ func newKeyFilter(keys int) *keyFilter {
 func (f *keyFilter) add(h uint64) (rebuild bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// A key already in (or a false positive of) some part costs nothing
+	// more: parts then fill with distinct keys, not with every put.
+	for _, b := range f.parts {
+		if b.has(h) {
+			return false
+		}
+	}
 	last := f.parts[len(f.parts)-1]
 	if last.n >= last.cap {
 		last = newBloom(2 * last.cap)
@@ -149,6 +158,8 @@ func (s *Store) scanKeys(f *keyFilter, quit <-chan struct{}) {
 			select {
 			case <-quit:
 				return
+			case <-f.stop:
+				return
 			default:
 			}
 		}
@@ -164,6 +175,9 @@ func (s *Store) scanKeys(f *keyFilter, quit <-chan struct{}) {
 // scan starts with the next lookup (scanKeysOnce). The caller holds
 // writeMu (or is Open).
 func (s *Store) newKeys(keys int) {
+	if s.keys != nil {
+		close(s.keys.stop)
+	}
 	s.keys = newKeyFilter(keys)
 }
 

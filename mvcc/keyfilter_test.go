@@ -122,3 +122,19 @@ func TestKeyFilterRebuild(t *testing.T) {
 		t.Fatal("the filter was never rebuilt")
 	}
 }
+
+// Putting the same keys over and over does not grow the filter: it grows
+// with distinct keys only.
+func TestKeyFilterCountsDistinctKeys(t *testing.T) {
+	f := newKeyFilter(0)
+	for range 50 {
+		for i := range 1000 {
+			if f.add(hashPrefix(keyPrefix(fmt.Appendf(nil, "k%d", i)))) {
+				t.Fatal("asked for a rebuild")
+			}
+		}
+	}
+	if n := f.count(); n > 1000 || len(f.parts) != 1 {
+		t.Fatalf("50 puts each of 1,000 keys: %d keys counted, %d parts", n, len(f.parts))
+	}
+}

@@ -33,9 +33,12 @@ import (
 // writes. Each response costs a gRPC message on both sides whatever it
 // holds, so from then on every watcher of the stream gathers its events
 // into one held response, and the syncer delivers the held responses once
-// per batchInterval, until an interval passes with nothing held back. A
-// client that keeps up never waits; one that does not gets fewer, fuller
-// responses instead of falling further behind. All deliveries happen
+// per batchInterval. The stream leaves that mode when an interval passes
+// with nothing held back, or when for calmIntervals intervals in a row its
+// consumer was waiting for more (C empty) and never had to wait for its
+// client (Stalled). A client that keeps up is soon served at once again;
+// one that does not gets fewer, fuller responses instead of falling
+// further behind. A progress request sends the held responses first. All deliveries happen
 // under one mutex, so each watcher receives its events in revision order,
 // each revision's events arrive together, and a progress notification
 // never overtakes an event.
@@ -72,6 +75,9 @@ type WatchStream struct {
 	// starved is set when a response did not fit in C; the consumer's
 	// Freed then wakes the syncer.
 	starved atomic.Bool
+	// stalled is set by the consumer when passing a response on to its
+	// client had to wait (Stalled): the client is not keeping up.
+	stalled atomic.Bool
 	// guarded by hub.mu: overloaded is set from the moment a response did
 	// not fit in C until a whole batch interval passes with nothing held
 	// back. Meanwhile every watcher of the stream gathers its events into
@@ -82,6 +88,13 @@ type WatchStream struct {
 	nextRetry  time.Time
 	due        bool
 	victims    int
+	// drained records that, when the held responses fell due, C was
+	// empty and the consumer had not stalled since the last time: its
+	// client keeps up. calm counts the intervals in a row that ended so,
+	// with every held response delivered; after calmIntervals of them the
+	// stream leaves batching mode.
+	drained bool
+	calm    int
 
 	// guarded by hub.mu
 	watchers map[int64]*watcher
@@ -194,6 +207,11 @@ const (
 // retries every 10 ms and catch-up passes every 100 ms.
 const batchInterval = 50 * time.Millisecond
 
+// calmIntervals is how many batch intervals in a row an overloaded
+// stream's consumer must have been waiting, with nothing left held, for
+// the stream to leave batching mode.
+const calmIntervals = 2
+
 func newWatchHub(s *Store) *watchHub {
 	h := &watchHub{
 		s: s, keyed: map[string]map[*watcher]struct{}{}, ranged: map[*watcher]struct{}{},
@@ -295,6 +313,13 @@ func (ws *WatchStream) RequestProgress() {
 	h := ws.hub
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Held responses go first, if they fit: they are each watcher's next
+	// undelivered events, so sending them now keeps every order.
+	for _, w := range ws.watchers {
+		if w.pending != nil && !h.deliverHeld(w) {
+			return
+		}
+	}
 	for _, w := range ws.watchers {
 		if !w.synced || w.pending != nil {
 			return
@@ -347,6 +372,11 @@ func (ws *WatchStream) Freed() {
 		ws.hub.trigger()
 	}
 }
+
+// Stalled is called by the stream's consumer when handing a response to
+// its client had to wait (a full transport window): the client is slower
+// than the stream, so an overloaded stream stays in batching mode.
+func (ws *WatchStream) Stalled() { ws.stalled.Store(true) }
 
 // Rev is the store's current revision.
 func (ws *WatchStream) Rev() int64 { return ws.hub.s.rev.Load() }
@@ -443,12 +473,33 @@ func eventBytes(evs []*mvccpb.Event) int {
 	return n
 }
 
+// deliverHeld sends w's held response if it fits. A delivered victim that
+// stayed synced carries on as synced; one that fell out becomes synced,
+// or unsynced if revisions passed meanwhile.
+func (h *watchHub) deliverHeld(w *watcher) bool {
+	if !w.stream.trySend(*w.pending) {
+		return false
+	}
+	w.pending, w.ownEvents, w.pendingBytes = nil, false, 0
+	delete(h.victims, w)
+	w.stream.victims--
+	if w.synced {
+		return true
+	}
+	if w.nextRev > h.s.rev.Load() {
+		w.startRev = w.nextRev
+		h.addSynced(w)
+	} else {
+		h.unsynced[w] = struct{}{}
+	}
+	return true
+}
+
 // retryVictims delivers, for each overloaded stream whose interval is
-// over, the held responses that fit. A delivered victim that stayed synced
-// carries on as synced; one that fell out becomes synced, or unsynced if
-// revisions passed meanwhile. A stream that held nothing back for a whole
-// interval leaves batching mode. It returns when it next has work (zero:
-// no stream is overloaded).
+// over, the held responses that fit. A stream leaves batching mode when it
+// held nothing back for a whole interval, or when its consumer has kept up
+// for calmIntervals intervals. It returns when it next has work (zero: no
+// stream is overloaded).
 func (h *watchHub) retryVictims(now time.Time) (next time.Time) {
 	due := false
 	for ws := range h.overloaded {
@@ -456,39 +507,44 @@ func (h *watchHub) retryVictims(now time.Time) (next time.Time) {
 			continue
 		}
 		if ws.victims == 0 || ws.closed {
-			ws.overloaded = false
-			delete(h.overloaded, ws)
+			h.calmDown(ws)
 			continue
 		}
 		ws.due, due = true, true
+		ws.drained = !ws.stalled.Swap(false) && len(ws.C) == 0
 		ws.nextRetry = now.Add(h.batchInterval)
 	}
 	if due {
 		for w := range h.victims {
-			if !w.stream.due || !w.stream.trySend(*w.pending) {
-				continue
-			}
-			w.pending, w.ownEvents, w.pendingBytes = nil, false, 0
-			delete(h.victims, w)
-			w.stream.victims--
-			if w.synced {
-				continue
-			}
-			if w.nextRev > h.s.rev.Load() {
-				w.startRev = w.nextRev
-				h.addSynced(w)
-			} else {
-				h.unsynced[w] = struct{}{}
+			if w.stream.due {
+				h.deliverHeld(w)
 			}
 		}
 	}
 	for ws := range h.overloaded {
-		ws.due = false
+		if ws.due {
+			ws.due = false
+			if ws.drained && ws.victims == 0 {
+				ws.calm++
+			} else {
+				ws.calm = 0
+			}
+			if ws.calm >= calmIntervals {
+				h.calmDown(ws)
+				continue
+			}
+		}
 		if next.IsZero() || ws.nextRetry.Before(next) {
 			next = ws.nextRetry
 		}
 	}
 	return next
+}
+
+// calmDown takes ws out of batching mode.
+func (h *watchHub) calmDown(ws *WatchStream) {
+	ws.overloaded, ws.calm = false, 0
+	delete(h.overloaded, ws)
 }
 
 // publish makes rev the current revision and delivers its events to the

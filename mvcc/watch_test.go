@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -792,4 +793,89 @@ func TestOverloadedStreamBatchesPerInterval(t *testing.T) {
 		h.trigger()
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// An overloaded stream whose consumer keeps up leaves batching mode even
+// while events keep coming, and a progress request on it first sends the
+// responses it holds, then the notification.
+func TestOverloadedStreamCalmsDownAndAnswersProgress(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	h := w.s.watch
+	h.mu.Lock()
+	h.batchInterval = time.Hour
+	h.mu.Unlock()
+	ws := w.s.NewWatchStream(1)
+	defer ws.Close()
+	id := mustWatch(t, ws, WatchOptions{Key: []byte("k")})
+	w.put("k", "1") // fills the stream
+	w.put("k", "2") // held: the stream is overloaded
+	w.put("k", "3") // gathered
+	if r := mustRecv(t, ws); r.Revision != w.s.rev.Load()-2 {
+		t.Fatalf("first: %s", fmtWR(r))
+	}
+	ws.Freed()
+	// The interval is an hour away, but a progress request does not wait
+	// for it: the held response goes first, then the notification.
+	ws.RequestProgress()
+	if r := mustRecv(t, ws); r.WatchID != id || len(r.Events) != 2 || r.Revision != w.s.rev.Load() {
+		t.Fatalf("held response: %s", fmtWR(r))
+	}
+	ws.Freed()
+	ws.RequestProgress()
+	if r := mustRecv(t, ws); r.WatchID != ProgressWatchID || r.Revision != w.s.rev.Load() {
+		t.Fatalf("progress: %s", fmtWR(r))
+	}
+
+	// With short intervals and a put every millisecond, a consumer that
+	// reports its client stalled keeps the stream batching...
+	h.mu.Lock()
+	h.batchInterval = 5 * time.Millisecond
+	ws.nextRetry = time.Now()
+	h.mu.Unlock()
+	w.put("k", "4") // held again (the stream is still overloaded)
+	h.trigger()
+	var stalling atomic.Bool
+	stalling.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ws.C:
+				if stalling.Load() {
+					ws.Stalled()
+				}
+				ws.Freed()
+			case <-time.After(time.Second):
+				return
+			}
+		}
+	}()
+	for i := range 100 {
+		w.put("k", fmt.Sprint(i))
+		time.Sleep(time.Millisecond)
+	}
+	h.mu.Lock()
+	over := ws.overloaded
+	h.mu.Unlock()
+	if !over {
+		t.Fatal("a stream whose client stalls left batching mode")
+	}
+	// ... and one whose client keeps up leaves it although the puts go on.
+	stalling.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		h.mu.Lock()
+		over := ws.overloaded
+		h.mu.Unlock()
+		if !over {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a stream whose consumer keeps up stayed in batching mode")
+		}
+		w.put("k", fmt.Sprint(i))
+		time.Sleep(time.Millisecond)
+	}
+	<-done
 }

@@ -192,7 +192,7 @@ func (e *pebbleEngine) Size() (int64, int64) {
 	// keeps recent writes only in memory until a flush, and a size that
 	// ignored them would let --quota-backend-bytes be overrun by up to a
 	// memtable. (Pebble's memtable metric is the arena allocated, which
-	// grows in steps up to 64 MiB whatever it holds.)
+	// grows in steps up to the memtable size whatever it holds.)
 	mem := max(0, e.written.Load()-e.flushed.Load())
 	onDisk := disk + mem
 	live := tables + mem
