@@ -155,3 +155,28 @@ func TestPutAfterRestoreSeesTheSnapshot(t *testing.T) {
 	}
 	tw.Abort()
 }
+
+// A transaction that deletes many keys and then writes some of them again
+// sees its own deletes (the overlay is indexed once it is long).
+func TestPutAfterBigDeleteInOneTxn(t *testing.T) {
+	s := newStore(t)
+	putN(t, s, 100, 1) // key/000..049, version 2
+	tw := s.Write()
+	deleted, err := tw.DeleteRange([]byte("key/"), []byte("key0"))
+	if err != nil || len(deleted) != 50 {
+		t.Fatalf("deleted %d, err %v", len(deleted), err)
+	}
+	for i := range 50 {
+		prev, err := tw.Put(fmt.Appendf(nil, "key/%03d", i), []byte("again"), 0)
+		if err != nil || prev != nil {
+			t.Fatalf("put of deleted key/%03d: prev %v, err %v; want none", i, prev, err)
+		}
+	}
+	prev, err := tw.Put([]byte("key/007"), []byte("twice"), 0)
+	if err != nil || prev == nil || string(prev.Value) != "again" || prev.Version != 1 {
+		t.Fatalf("second put of key/007 in the txn: prev %v, err %v", prev, err)
+	}
+	if err := tw.End(1000); err != nil {
+		t.Fatal(err)
+	}
+}

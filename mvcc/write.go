@@ -24,6 +24,9 @@ type TxnWrite struct {
 	// overlay holds the keys this transaction wrote, newest last, for
 	// latest to see and End to put in the store's latest-version cache.
 	overlay []overlayEntry
+	// overlayAt indexes overlay by key (the newest entry) once it is long
+	// enough for a linear search to hurt (a big DeleteRange).
+	overlayAt map[string]int
 	// rebuildKeys asks End to replace the key filter.
 	rebuildKeys bool
 }
@@ -69,13 +72,11 @@ func (t *TxnWrite) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 // transaction itself wrote, else the latest-version cache, else the
 // engine.
 func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err error) {
-	for i := len(t.overlay) - 1; i >= 0; i-- {
-		if o := t.overlay[i]; o.key == string(user) {
-			if o.e == nil {
-				return rec, rev, false, nil
-			}
-			return o.e.rec, o.e.rev, true, nil
+	if o, ok := t.written(user); ok {
+		if o.e == nil {
+			return rec, rev, false, nil
 		}
+		return o.e.rec, o.e.rev, true, nil
 	}
 	if e, hit := t.s.latest.get(user); hit {
 		return e.rec, e.rev, true, nil
@@ -96,6 +97,40 @@ func (t *TxnWrite) latest(user []byte) (rec record, rev revision, ok bool, err e
 		return rec, rev, false, err
 	}
 	return rec, rev, true, nil
+}
+
+// overlayIndexAt is the overlay length from which it is indexed by key.
+const overlayIndexAt = 16
+
+// remember records a change of this transaction to a key's newest version.
+func (t *TxnWrite) remember(o overlayEntry) {
+	t.overlay = append(t.overlay, o)
+	switch {
+	case t.overlayAt != nil:
+		t.overlayAt[o.key] = len(t.overlay) - 1
+	case len(t.overlay) >= overlayIndexAt:
+		t.overlayAt = make(map[string]int, 2*len(t.overlay))
+		for i, o := range t.overlay {
+			t.overlayAt[o.key] = i
+		}
+	}
+}
+
+// written returns this transaction's newest change to user, if any.
+func (t *TxnWrite) written(user []byte) (overlayEntry, bool) {
+	if t.overlayAt != nil {
+		i, ok := t.overlayAt[string(user)]
+		if !ok {
+			return overlayEntry{}, false
+		}
+		return t.overlay[i], true
+	}
+	for i := len(t.overlay) - 1; i >= 0; i-- {
+		if t.overlay[i].key == string(user) {
+			return t.overlay[i], true
+		}
+	}
+	return overlayEntry{}, false
 }
 
 func (t *TxnWrite) nextRev() revision {
@@ -140,7 +175,7 @@ func (t *TxnWrite) Put(key, value []byte, lease int64) (*mvccpb.KeyValue, error)
 	// The event's copy of the value is never changed, so the cache can
 	// share it.
 	rec.value = kv.Value
-	t.overlay = append(t.overlay, overlayEntry{key: string(key), e: &latestEntry{rec: rec, rev: rev}})
+	t.remember(overlayEntry{key: string(key), e: &latestEntry{rec: rec, rev: rev}})
 	return prev, nil
 }
 
@@ -163,7 +198,7 @@ func (t *TxnWrite) DeleteRange(key, end []byte) ([]*mvccpb.KeyValue, error) {
 			Kv:     &mvccpb.KeyValue{Key: kv.Key, ModRevision: rev.main},
 			PrevKv: kv,
 		})
-		t.overlay = append(t.overlay, overlayEntry{key: string(kv.Key)})
+		t.remember(overlayEntry{key: string(kv.Key)})
 	}
 	return kvs, nil
 }
