@@ -38,10 +38,11 @@ import (
 // consumer was waiting for more (C empty) and never had to wait for its
 // client (Stalled). A client that keeps up is soon served at once again;
 // one that does not gets fewer, fuller responses instead of falling
-// further behind. A progress request sends the held responses first. All deliveries happen
-// under one mutex, so each watcher receives its events in revision order,
-// each revision's events arrive together, and a progress notification
-// never overtakes an event.
+// further behind. A progress request sends the held responses first.
+//
+// All deliveries happen under one mutex, so each watcher receives its
+// events in revision order, each revision's events arrive together, and a
+// progress notification never overtakes an event.
 
 // Errors of Watch.
 var (
@@ -80,7 +81,7 @@ type WatchStream struct {
 	stalled atomic.Bool
 	// guarded by hub.mu: overloaded is set from the moment a response did
 	// not fit in C until a whole batch interval passes with nothing held
-	// back. Meanwhile every watcher of the stream gathers its events into
+	// back or the client keeps up again. Meanwhile every watcher of the stream gathers its events into
 	// one held response, and the syncer sends the held responses at most
 	// once per interval (nextRetry); victims counts the watchers holding
 	// one.
@@ -202,9 +203,9 @@ const (
 // batchInterval is how long the watchers of an overloaded stream gather
 // events between two deliveries. Each response costs the server a gRPC
 // message and the client a receive, decode and dispatch whatever it
-// holds, so a client that cannot keep up gets fewer, fuller responses;
-// a stream that keeps up never waits. etcd batches the same way, with
-// retries every 10 ms and catch-up passes every 100 ms.
+// holds, so a client that cannot keep up gets fewer, fuller responses.
+// etcd batches the same way, with retries every 10 ms and catch-up passes
+// every 100 ms.
 const batchInterval = 50 * time.Millisecond
 
 // calmIntervals is how many batch intervals in a row an overloaded
