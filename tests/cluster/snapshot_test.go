@@ -67,25 +67,10 @@ func TestStoppedMemberCatchesUpBySnapshot(t *testing.T) {
 // member that missed more than the catch-up entries still gets a
 // snapshot, and the leader never holds its whole log in memory.
 func TestLogTrimmedWithoutDiskSnapshots(t *testing.T) {
-	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: []string{
-		"--snapshot-count=1000000", "--snapshot-catchup-entries=20",
-	}})
-	ctx := testContext(t)
-	leader := c.WaitLeader(t)
-	lagger := (leader + 1) % len(c.Members)
-	c.Members[lagger].Stop()
-	putN(t, ctx, clientOf(t, others(c, lagger)...), "t/", 300, 16)
-
-	restarted := len(c.Members[lagger].Logs())
-	c.Members[lagger].Start()
-	c.WaitConverged(t)
-	for line := range strings.Lines(c.Members[lagger].Logs()[restarted:]) {
-		if l := strings.ToLower(line); strings.Contains(l, "snapshot") && (strings.Contains(l, "incoming") || strings.Contains(l, "receiv")) {
-			return
-		}
+	name, logs, bySnapshot := catchUpAfter300(t, "--snapshot-catchup-entries=20")
+	if !bySnapshot {
+		t.Fatalf("%s missed 300 entries with 20 kept for catch-up, and caught up without a snapshot:\n%s", name, logs)
 	}
-	t.Fatalf("%s missed 300 entries with 20 kept for catch-up, and caught up without a snapshot:\n%s",
-		c.Members[lagger].Name, c.Members[lagger].Logs()[restarted:])
 }
 
 // A leader bounds its in-memory log by size (--snapshot-catchup-bytes,
@@ -96,21 +81,32 @@ func TestLogSizeBoundKeepsWhatFollowersNeed(t *testing.T) {
 	if os.Getenv("CAIRN_TESTCLUSTER_BINARY") != "" {
 		t.Skip("--snapshot-catchup-bytes is Cairn's")
 	}
-	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: []string{
-		"--snapshot-count=1000000", "--snapshot-catchup-entries=5000", "--snapshot-catchup-bytes=1024",
-	}})
+	name, logs, bySnapshot := catchUpAfter300(t, "--snapshot-catchup-entries=5000", "--snapshot-catchup-bytes=1024")
+	if bySnapshot {
+		t.Fatalf("%s caught up by snapshot: the leader dropped entries it still needed:\n%s", name, logs)
+	}
+}
+
+// catchUpAfter300 starts three members with flags (and disk snapshots far
+// away), stops a follower while 300 keys are written, restarts it, and
+// reports whether it caught up by receiving a snapshot, with its name and
+// its log since the restart.
+func catchUpAfter300(t *testing.T, flags ...string) (name, logs string, bySnapshot bool) {
+	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: append([]string{"--snapshot-count=1000000"}, flags...)})
 	ctx := testContext(t)
 	leader := c.WaitLeader(t)
-	lagger := (leader + 1) % len(c.Members)
-	c.Members[lagger].Stop()
-	putN(t, ctx, clientOf(t, others(c, lagger)...), "t/", 300, 16)
+	lagger := c.Members[(leader+1)%len(c.Members)]
+	lagger.Stop()
+	putN(t, ctx, clientOf(t, others(c, (leader+1)%len(c.Members))...), "t/", 300, 16)
 
-	restarted := len(c.Members[lagger].Logs())
-	c.Members[lagger].Start()
+	restarted := len(lagger.Logs())
+	lagger.Start()
 	c.WaitConverged(t)
-	for line := range strings.Lines(c.Members[lagger].Logs()[restarted:]) {
+	logs = lagger.Logs()[restarted:]
+	for line := range strings.Lines(logs) {
 		if l := strings.ToLower(line); strings.Contains(l, "snapshot") && (strings.Contains(l, "incoming") || strings.Contains(l, "receiv")) {
-			t.Fatalf("%s caught up by snapshot: the leader dropped entries it still needed:\n%s", c.Members[lagger].Name, line)
+			return lagger.Name, logs, true
 		}
 	}
+	return lagger.Name, logs, false
 }
