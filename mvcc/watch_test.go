@@ -779,20 +779,7 @@ func TestOverloadedStreamBatchesPerInterval(t *testing.T) {
 		}
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		h.mu.Lock()
-		over := ws.overloaded
-		h.mu.Unlock()
-		if !over {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the stream stayed in batching mode with nothing held back")
-		}
-		h.trigger()
-		time.Sleep(time.Millisecond)
-	}
+	waitCalm(t, ws, "the stream stayed in batching mode with nothing held back", h.trigger)
 }
 
 // An overloaded stream whose consumer keeps up leaves batching mode even
@@ -855,27 +842,31 @@ func TestOverloadedStreamCalmsDownAndAnswersProgress(t *testing.T) {
 		w.put("k", fmt.Sprint(i))
 		time.Sleep(time.Millisecond)
 	}
-	h.mu.Lock()
-	over := ws.overloaded
-	h.mu.Unlock()
-	if !over {
+	if !overloaded(ws) {
 		t.Fatal("a stream whose client stalls left batching mode")
 	}
 	// ... and one whose client keeps up leaves it although the puts go on.
 	stalling.Store(false)
+	waitCalm(t, ws, "a stream whose consumer keeps up stayed in batching mode", func() { w.put("k", "more") })
+	<-done
+}
+
+func overloaded(ws *WatchStream) bool {
+	ws.hub.mu.Lock()
+	defer ws.hub.mu.Unlock()
+	return ws.overloaded
+}
+
+// waitCalm waits until ws leaves batching mode, calling step every
+// millisecond meanwhile, and fails with msg after 10 s.
+func waitCalm(t *testing.T, ws *WatchStream, msg string, step func()) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
-		h.mu.Lock()
-		over := ws.overloaded
-		h.mu.Unlock()
-		if !over {
-			break
-		}
+	for overloaded(ws) {
 		if time.Now().After(deadline) {
-			t.Fatal("a stream whose consumer keeps up stayed in batching mode")
+			t.Fatal(msg)
 		}
-		w.put("k", fmt.Sprint(i))
+		step()
 		time.Sleep(time.Millisecond)
 	}
-	<-done
 }
