@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -87,11 +88,34 @@ func (l *leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest)
 }
 
 func (l *leaseServer) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
+	errc := make(chan error, 1)
+	go func() { errc <- l.keepAlive(stream) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-stream.Context().Done():
+		// The client went away, or it required a leader and this
+		// member has had none for a while (ErrGRPCNoLeader).
+		return toGRPC(stream.Context().Err())
+	}
+}
+
+// keepAlive answers each request in order. A client that half-closes
+// has had every answer it is owed when Recv says io.EOF, since each
+// request is answered before the next is read.
+func (l *leaseServer) keepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse]) error {
 	for {
 		req, err := stream.Recv()
-		if err != nil {
-			return nil // client closed the stream
+		if err == io.EOF {
+			return nil
 		}
+		if err != nil {
+			return err
+		}
+		// The header is taken before the renewal, as etcd does, so it
+		// never shows a revision after a revocation of this lease that
+		// the renewal raced with.
+		resp := &pb.LeaseKeepAliveResponse{Header: l.s.header(0), ID: req.ID}
 		ttl, err := l.s.m.RenewLease(stream.Context(), req.ID)
 		if errors.Is(err, lease.ErrNotFound) {
 			err, ttl = nil, 0
@@ -99,8 +123,9 @@ func (l *leaseServer) LeaseKeepAlive(stream grpc.BidiStreamingServer[pb.LeaseKee
 		if err != nil {
 			return toGRPC(err)
 		}
-		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(0), ID: req.ID, TTL: ttl}); err != nil {
-			return nil
+		resp.TTL = ttl
+		if err := stream.Send(resp); err != nil {
+			return err
 		}
 	}
 }

@@ -78,6 +78,8 @@ type Member interface {
 	MoveLeader(ctx context.Context, target uint64) error
 	// IsLearner reports whether this member is a learner.
 	IsLearner() bool
+	// Leader is the current leader's member ID, 0 while there is none.
+	Leader() uint64
 }
 
 // Options tune the API.
@@ -90,7 +92,10 @@ type Options struct {
 	// EnablePprof serves net/http/pprof under /debug/pprof/ on the
 	// client port, as etcd's --enable-pprof does.
 	EnablePprof bool
-	Logger      *slog.Logger
+	// ElectionTimeout paces the check that ends require-leader streams
+	// on a member without a leader.
+	ElectionTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // streamWorkers is how many goroutines serve gRPC requests before more
@@ -108,6 +113,9 @@ type Server struct {
 	lg   *slog.Logger
 	grpc *grpc.Server
 
+	leaderStreams leaderStreams
+	stopc         chan struct{} // closed by Stop; ends monitorLeader
+
 	mu     sync.Mutex
 	closed bool
 	https  []*http.Server
@@ -122,7 +130,9 @@ func NewServer(m Member, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{m: m, opts: opts, lg: opts.Logger}
+	s := &Server{m: m, opts: opts, lg: opts.Logger, stopc: make(chan struct{})}
+	s.leaderStreams.streams = map[*leaderStream]struct{}{}
+	go s.monitorLeader(s.stopc)
 	s.grpc = grpc.NewServer(
 		grpc.UnaryInterceptor(s.guardUnary),
 		grpc.StreamInterceptor(s.guardStream),
@@ -193,6 +203,7 @@ func (s *Server) Stop() {
 		return
 	}
 	s.closed = true
+	close(s.stopc)
 	https, conns := s.https, s.conns
 	s.mu.Unlock()
 	for _, c := range conns {
@@ -219,6 +230,9 @@ func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServer
 			return nil, rpctypes.ErrGRPCCorrupt
 		}
 	}
+	if requiresLeader(ctx) && s.m.Leader() == 0 {
+		return nil, rpctypes.ErrGRPCNoLeader
+	}
 	if s.m.IsLearner() {
 		switch r := req.(type) {
 		case *pb.StatusRequest:
@@ -240,6 +254,11 @@ func (s *Server) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	if s.m.IsLearner() && info.FullMethod != "/etcdserverpb.Maintenance/Snapshot" {
 		return rpctypes.ErrGRPCNotSupportedForLearner
 	}
+	ss, done, err := s.watchLeader(ss)
+	if err != nil {
+		return err
+	}
+	defer done()
 	return handler(srv, ss)
 }
 

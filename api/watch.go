@@ -56,7 +56,15 @@ func (w *watchServer) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb.
 	}
 	defer sess.ws.Close()
 	errc := make(chan error, 2)
-	go func() { errc <- sess.recvLoop() }()
+	go func() {
+		// A client that half-closes (io.EOF: the grpc-gateway does so
+		// once it has forwarded the request body) sends no more
+		// requests, but its watchers stay: like etcd, keep sending
+		// until the stream's context ends.
+		if err := sess.recvLoop(); err != io.EOF {
+			errc <- err
+		}
+	}()
 	go func() { errc <- sess.sendLoop() }()
 	var err error
 	select {
@@ -65,9 +73,6 @@ func (w *watchServer) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb.
 		err = stream.Context().Err()
 	}
 	close(sess.closec)
-	if err == io.EOF {
-		err = nil
-	}
 	return toGRPC(err)
 }
 

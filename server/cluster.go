@@ -137,7 +137,7 @@ func (s *Server) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) e
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
 	ch := s.waits.register(id)
-	if err := s.node.ProposeConfChange(ctx, cc); err != nil {
+	if err := s.handToRaft(ctx, func(ctx context.Context) error { return s.node.ProposeConfChange(ctx, cc) }); err != nil {
 		s.waits.cancel(id)
 		return s.proposeError(ctx, err)
 	}
@@ -207,8 +207,47 @@ func (s *Server) UpdateMember(ctx context.Context, id uint64, peerURLs []string)
 
 // PromoteMember turns learner id into a voter once it has caught up. Only
 // the leader knows how far a learner is, so a follower forwards the
-// request to it, as etcd does.
+// request to it (waiting for one while there is none), as etcd does.
 func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, error) {
+	resp, err := s.promoteAsLeader(ctx, id)
+	if !errors.Is(err, raftnode.ErrNotLeader) {
+		return resp, err
+	}
+	err = s.forwardToLeader(ctx, func(ctx context.Context, leader *membership.Member) error {
+		if leader.ID == s.info.MemberID {
+			var err error
+			resp, err = s.promoteAsLeader(ctx, id)
+			if errors.Is(err, raftnode.ErrNotLeader) {
+				return errRetry
+			}
+			return err
+		}
+		a, err := s.askLeaderOnce(ctx, leader, "/cairn/member/promote?id="+strconv.FormatUint(id, 10))
+		if err != nil {
+			return err
+		}
+		if a.Error != "" {
+			return peerError(a.Error)
+		}
+		return nil
+	})
+	if err != nil || resp != nil {
+		return resp, err
+	}
+	// Promoted by the leader: wait until this member has applied it too.
+	if err := s.LinearizableRead(ctx); err != nil {
+		return nil, err
+	}
+	m := s.members.Member(id)
+	if m == nil {
+		return nil, membership.ErrIDNotFound
+	}
+	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
+}
+
+// promoteAsLeader promotes learner id if this member is the leader and
+// the learner is ready; raftnode.ErrNotLeader otherwise.
+func (s *Server) promoteAsLeader(ctx context.Context, id uint64) (*pb.Member, error) {
 	m := s.members.Member(id)
 	switch {
 	case m == nil:
@@ -218,18 +257,7 @@ func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, erro
 	}
 	st := s.node.Status()
 	if st.RaftState != raft.StateLeader {
-		if _, err := s.askLeader(ctx, "/cairn/member/promote", strconv.FormatUint(id, 10)); err != nil {
-			if errors.Is(err, errNoLeader) {
-				return nil, rpctypes.ErrGRPCNoLeader
-			}
-			return nil, err
-		}
-		// Wait until this member has applied the promotion too.
-		if err := s.LinearizableRead(ctx); err != nil {
-			return nil, err
-		}
-		m.IsLearner = false
-		return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
+		return nil, raftnode.ErrNotLeader
 	}
 	pr, ok := st.Progress[id]
 	leaderMatch := st.Progress[s.info.MemberID].Match
@@ -240,8 +268,9 @@ func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, erro
 	if err := s.checkQuorumAfter(+1); err != nil {
 		return nil, err
 	}
-	m.IsLearner = false
-	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id), Context: membership.Context(m)}
+	promoted := *m
+	promoted.IsLearner = false
+	cc := &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id), Context: membership.Context(&promoted)}
 	if err := s.proposeConfChange(ctx, cc); err != nil {
 		return nil, err
 	}

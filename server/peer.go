@@ -11,8 +11,11 @@ import (
 	"strconv"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
+	"github.com/cairnkv/cairn/raftnode"
 	"github.com/cairnkv/cairn/transport"
 )
 
@@ -49,6 +52,12 @@ func (s *Server) peerHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		if !s.lessor.IsPrimary() {
+			// Not (or not yet) the leader's lessor: its remaining TTLs
+			// are not deadlines. The caller asks the next leader.
+			writeLeaseAnswer(w, 0, 0, lease.ErrNotPrimary)
+			return
+		}
 		granted, remaining, err := s.lessor.TimeToLive(id)
 		writeLeaseAnswer(w, remaining, granted, err)
 	}))
@@ -71,10 +80,10 @@ func (s *Server) peerHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		_, err = s.PromoteMember(r.Context(), id)
+		_, err = s.promoteAsLeader(r.Context(), id)
 		a := leaseAnswer{}
 		if err != nil {
-			a.Error = promoteErrorCode(err)
+			a.Error, a.Retry = peerErrorCode(err)
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(a)
@@ -82,24 +91,41 @@ func (s *Server) peerHandler() http.Handler {
 	return mux
 }
 
-// promoteErrorCode names a promotion error so the member that forwarded
-// the request can return the same one.
-func promoteErrorCode(err error) string {
-	for _, known := range []error{membership.ErrIDNotFound, membership.ErrNotLearner, membership.ErrLearnerNotReady, membership.ErrNotEnoughStarted} {
-		if errors.Is(err, known) {
-			return known.Error()
-		}
-	}
-	return err.Error()
+// peerErrors are the errors a leader's answer can name, so the member
+// that forwarded the request returns the same one to its client.
+var peerErrors = []error{
+	membership.ErrIDNotFound, membership.ErrNotLearner, membership.ErrLearnerNotReady, membership.ErrNotEnoughStarted,
+	rpctypes.ErrGRPCTimeout, rpctypes.ErrGRPCTimeoutDueToLeaderFail, rpctypes.ErrGRPCTimeoutDueToConnectionLost,
+	rpctypes.ErrGRPCRequestTooLarge, rpctypes.ErrGRPCNoSpace, rpctypes.ErrGRPCUnhealthy,
 }
 
-func promoteError(code string) error {
-	for _, known := range []error{membership.ErrIDNotFound, membership.ErrNotLearner, membership.ErrLearnerNotReady, membership.ErrNotEnoughStarted} {
+// peerErrorCode names err for a peer's answer, and says whether the
+// asker should try again on the next leader: this member was not the
+// leader (any more), had no leader, or was stopping.
+func peerErrorCode(err error) (code string, retry bool) {
+	for _, e := range []error{raftnode.ErrNotLeader, lease.ErrNotPrimary, rpctypes.ErrGRPCNoLeader, rpctypes.ErrGRPCNotLeader, rpctypes.ErrGRPCLeaderChanged, rpctypes.ErrGRPCStopped} {
+		if errors.Is(err, e) {
+			return err.Error(), true
+		}
+	}
+	for _, known := range peerErrors {
+		if errors.Is(err, known) {
+			return known.Error(), false
+		}
+	}
+	return err.Error(), false
+}
+
+// peerError is the error a peer's answer names. One it does not know
+// becomes etcd's request timeout rather than an internal message: the
+// leader failed to do what was asked, and the client may retry.
+func peerError(code string) error {
+	for _, known := range peerErrors {
 		if code == known.Error() {
 			return known
 		}
 	}
-	return errors.New(code)
+	return rpctypes.ErrGRPCTimeout
 }
 
 func (s *Server) peerCheck(h http.HandlerFunc) http.HandlerFunc {
@@ -112,11 +138,15 @@ func (s *Server) peerCheck(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// leaseAnswer is a peer's JSON answer to a forwarded call.
 type leaseAnswer struct {
 	TTL      int64  `json:"ttl"`
 	Granted  int64  `json:"granted"`
 	NotFound bool   `json:"notFound,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Retry says the member asked could not answer for the leader (it
+	// is not, or not yet, the leader): ask the next one.
+	Retry bool `json:"retry,omitempty"`
 }
 
 func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
@@ -125,20 +155,17 @@ func writeLeaseAnswer(w http.ResponseWriter, ttl, granted int64, err error) {
 	case errors.Is(err, lease.ErrNotFound):
 		a.NotFound = true
 	case err != nil:
-		a.Error = err.Error()
+		a.Error, a.Retry = peerErrorCode(err)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(a)
 }
 
-// errNoLeader is returned when a leader-only call finds no leader.
-var errNoLeader = errors.New("server: no leader")
-
 // callPeer sends a request to path on the first of urls that answers and
 // decodes a JSON answer into out (when out is not nil). It returns the
 // answer's status code.
 func (s *Server) callPeer(ctx context.Context, method string, urls []string, path string, out any) (int, error) {
-	var lastErr error = errNoLeader
+	var lastErr error = errors.New("no peer URLs")
 	for _, u := range urls {
 		req, err := http.NewRequestWithContext(ctx, method, u+path, nil)
 		if err != nil {
@@ -165,46 +192,69 @@ func (s *Server) callPeer(ctx context.Context, method string, urls []string, pat
 	return 0, lastErr
 }
 
-// askLeader calls a peer endpoint on the current leader.
-func (s *Server) askLeader(ctx context.Context, path string, id string) (leaseAnswer, error) {
-	var a leaseAnswer
-	lead := s.node.Lead()
-	m := s.members.Member(lead)
-	if lead == 0 || m == nil {
-		return a, errNoLeader
-	}
-	code, err := s.callPeer(ctx, http.MethodPost, m.PeerURLs, path+"?id="+id, &a)
-	if err != nil {
-		return a, err
-	}
-	if code != http.StatusOK {
-		return a, fmt.Errorf("server: leader answered %s to %s", http.StatusText(code), path)
-	}
-	switch {
-	case a.NotFound:
-		return a, lease.ErrNotFound
-	case a.Error != "":
-		return a, promoteError(a.Error)
-	}
-	return a, nil
-}
-
-// RenewLease renews a lease on the leader (locally when this member leads).
+// RenewLease renews a lease on the leader (locally when this member
+// leads), waiting for a new leader while there is none.
 func (s *Server) RenewLease(ctx context.Context, id int64) (int64, error) {
-	if s.lessor.IsPrimary() {
-		return s.lessor.Renew(id)
+	if ttl, err := s.lessor.Renew(id); !errors.Is(err, lease.ErrNotPrimary) {
+		return ttl, err
 	}
-	a, err := s.askLeader(ctx, "/cairn/lease/renew", strconv.FormatInt(id, 10))
-	return a.TTL, err
+	var ttl int64
+	err := s.forwardToLeader(ctx, func(ctx context.Context, leader *membership.Member) error {
+		if leader.ID == s.info.MemberID {
+			// Elected, but the lessor may not be primary yet.
+			t, err := s.lessor.Renew(id)
+			if errors.Is(err, lease.ErrNotPrimary) {
+				return errRetry
+			}
+			ttl = t
+			return err
+		}
+		a, err := s.askLeaderOnce(ctx, leader, "/cairn/lease/renew?id="+strconv.FormatInt(id, 10))
+		switch {
+		case err != nil:
+			return err
+		case a.NotFound:
+			return lease.ErrNotFound
+		case a.Error != "":
+			return peerError(a.Error)
+		}
+		ttl = a.TTL
+		return nil
+	})
+	return ttl, err
 }
 
-// LeaseTimeToLive asks the leader, which alone knows deadlines.
+// LeaseTimeToLive asks the leader, which alone knows deadlines, waiting
+// for a new leader while there is none.
 func (s *Server) LeaseTimeToLive(ctx context.Context, id int64) (granted, remaining int64, err error) {
-	if s.lessor.IsPrimary() || !s.lessor.Exists(id) {
+	if !s.lessor.Exists(id) {
 		return s.lessor.TimeToLive(id)
 	}
-	a, err := s.askLeader(ctx, "/cairn/lease/ttl", strconv.FormatInt(id, 10))
-	return a.Granted, a.TTL, err
+	if s.lessor.IsPrimary() {
+		return s.lessor.TimeToLive(id)
+	}
+	err = s.forwardToLeader(ctx, func(ctx context.Context, leader *membership.Member) error {
+		if leader.ID == s.info.MemberID {
+			if !s.lessor.IsPrimary() {
+				return errRetry
+			}
+			var err error
+			granted, remaining, err = s.lessor.TimeToLive(id)
+			return err
+		}
+		a, err := s.askLeaderOnce(ctx, leader, "/cairn/lease/ttl?id="+strconv.FormatInt(id, 10))
+		switch {
+		case err != nil:
+			return err
+		case a.NotFound:
+			return lease.ErrNotFound
+		case a.Error != "":
+			return peerError(a.Error)
+		}
+		granted, remaining = a.Granted, a.TTL
+		return nil
+	})
+	return granted, remaining, err
 }
 
 // fetchCluster asks the members of a running cluster for its member list

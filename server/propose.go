@@ -89,7 +89,7 @@ func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*app
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
 	ch := s.waits.register(id)
-	if err := s.node.Propose(ctx, data); err != nil {
+	if err := s.handToRaft(ctx, func(ctx context.Context) error { return s.node.Propose(ctx, data) }); err != nil {
 		s.waits.cancel(id)
 		return nil, s.proposeError(ctx, err)
 	}
@@ -102,6 +102,34 @@ func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*app
 	case <-s.stopc:
 		s.waits.cancel(id)
 		return nil, rpctypes.ErrGRPCStopped
+	}
+}
+
+// handToRaft gives a proposal to raft. While raft drops it because this
+// member knows no leader (an election is under way) or leadership is
+// moving, it waits for a leader and proposes again, within ctx: a dropped
+// proposal never left this member, so proposing it again cannot apply it
+// twice. etcd answers such a drop at once with "raft proposal dropped"
+// (code Unknown, which clients treat as fatal); Cairn's client waits for
+// the election instead, as etcd's lease renewals do. A proposal that did
+// leave (forwarded to a leader that then died) is never sent again: its
+// fate is unknown, and the caller times out as in etcd.
+func (s *Server) handToRaft(ctx context.Context, propose func(context.Context) error) error {
+	for {
+		err := propose(ctx)
+		if !errors.Is(err, raft.ErrProposalDropped) {
+			return err
+		}
+		if _, werr := s.waitLeader(ctx); werr != nil {
+			return err
+		}
+		select {
+		case <-time.After(forwardRetryPause):
+		case <-ctx.Done():
+			return err
+		case <-s.stopc:
+			return err
+		}
 	}
 }
 

@@ -248,6 +248,7 @@ func start(cfg *Config) (s *Server, err error) {
 
 		ProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
 		EnablePprof:            cfg.EnablePprof,
+		ElectionTimeout:        cfg.ElectionTimeout,
 	})
 	for _, u := range cfg.ListenClientURLs {
 		if u.Scheme != "http" && u.Scheme != "" {
@@ -366,6 +367,9 @@ func (s *Server) MemberID() uint64 { return s.info.MemberID }
 
 // Term is the current Raft term.
 func (s *Server) Term() uint64 { return s.node.Term() }
+
+// Leader is the current leader's member ID, 0 while there is none.
+func (s *Server) Leader() uint64 { return s.node.Lead() }
 
 // Store is the key-value store.
 func (s *Server) Store() *mvcc.Store { return s.store }
