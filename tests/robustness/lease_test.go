@@ -1,13 +1,18 @@
 package robustness
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // leaseTTL is the TTL the lease clients ask for, in seconds: above the
@@ -34,6 +39,13 @@ type leaseRecord struct {
 	RevokeRev int64
 	// PutRev is the revision an acknowledged put of Key had.
 	PutRev int64
+	// Lost is when a keep-alive sent while the client was still
+	// renewing the lease was answered "lease not found" (0: never): the
+	// lease expired although its holder kept renewing it.
+	Lost int64
+	// Failed is the first keep-alive error that was not one of etcd's
+	// (code Unknown: clients treat it as fatal), "" for none.
+	Failed string
 }
 
 type renewal struct {
@@ -128,6 +140,13 @@ func (c *leaseClient) one(ctx context.Context, n int) {
 		if err == nil && ka.TTL > 0 {
 			c.update(func() { l.Renewals = append(l.Renewals, renewal{Call: call, TTL: ka.TTL}) })
 		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			c.update(func() { l.Lost = call })
+			return
+		}
+		if err != nil && status.Code(err) == codes.Unknown && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			c.update(func() { l.Failed = cmp.Or(l.Failed, err.Error()) })
+		}
 	}
 	if ctx.Err() != nil {
 		return
@@ -203,6 +222,26 @@ func checkLeases(leases []leaseRecord, idx eventIndex) []string {
 		}
 		if l.RevokeRev != 0 && d.Rev > l.RevokeRev {
 			violations = append(violations, fmt.Sprintf("lease %x: revoke acknowledged at revision %d, but %s was deleted at %d", l.ID, l.RevokeRev, l.Key, d.Rev))
+		}
+	}
+	return violations
+}
+
+// checkLeasesKeptAlive reports every lease that expired although its
+// holder kept renewing it, and every keep-alive that failed with a
+// non-etcd error (code Unknown), once a TTL/4, through the scenario's faults:
+// a leader that dies or an election that runs must not cost a lease
+// holder its lease (a new leader extends every lease by its TTL, and a
+// follower forwards renewals to whichever leader comes next).
+func checkLeasesKeptAlive(leases []leaseRecord) []string {
+	var violations []string
+	for _, l := range leases {
+		if l.Lost != 0 {
+			violations = append(violations, fmt.Sprintf("lease %x (TTL %d s) expired while its holder was renewing it: a keep-alive sent %v after the grant (%d renewals acknowledged before) was answered lease not found",
+				l.ID, l.TTL, time.Duration(l.Lost-l.Grant).Round(time.Millisecond), len(l.Renewals)))
+		}
+		if l.Failed != "" {
+			violations = append(violations, fmt.Sprintf("lease %x: a keep-alive failed with code Unknown, which clients treat as fatal: %s", l.ID, l.Failed))
 		}
 	}
 	return violations

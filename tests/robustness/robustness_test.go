@@ -79,6 +79,11 @@ type scenario struct {
 	buildTags []string
 	env       []string
 	duration  time.Duration // 0: loadDuration
+	// keepLeases: no lease may expire while its holder renews it. Only
+	// for faults that leave every client a member with a leader to
+	// reach (killed members); a client cut off from every leader for
+	// longer than a TTL loses its lease rightly.
+	keepLeases bool
 	// expectViolations keeps the evidence in the test's temp dir, as
 	// the failpoint tests expect violations and need not keep it.
 	expectViolations bool
@@ -88,11 +93,11 @@ type scenario struct {
 // cycles through all of them.
 
 func TestKillLeader(t *testing.T) {
-	check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}}))
+	check(t, runScenario(t, scenario{name: "kill-leader", faults: []fault{faultKillLeader}, keepLeases: true}))
 }
 
 func TestKillFollower(t *testing.T) {
-	check(t, runScenario(t, scenario{name: "kill-follower", faults: []fault{faultKillFollower}}))
+	check(t, runScenario(t, scenario{name: "kill-follower", faults: []fault{faultKillFollower}, keepLeases: true}))
 }
 
 func TestIsolate(t *testing.T) {
@@ -158,6 +163,7 @@ type report struct {
 	unknown          int
 	firstRev, final  int64
 	leases, holds    int
+	leasesLost       int // expired while their holders renewed them, or renewals failed with code Unknown
 	streams, events  int
 	compactedTo      int64
 	compactions      int64
@@ -187,8 +193,8 @@ func (rep *report) String() string {
 		ops = append(ops, fmt.Sprintf("%s %d", k, rep.ops[k]))
 		total += rep.ops[k]
 	}
-	fmt.Fprintf(&b, "  operations: %d KV (%s; %d unknown), %d leases, %d lock holds, revisions %d..%d\n",
-		total, strings.Join(ops, ", "), rep.unknown, rep.leases, rep.holds, rep.firstRev, rep.final)
+	fmt.Fprintf(&b, "  operations: %d KV (%s; %d unknown), %d leases (%d lost while renewed), %d lock holds, revisions %d..%d\n",
+		total, strings.Join(ops, ", "), rep.unknown, rep.leases, rep.leasesLost, rep.holds, rep.firstRev, rep.final)
 	fmt.Fprintf(&b, "  maintenance: %d compactions (to %d), %d snapshots saved (%d failed)\n", rep.compactions, rep.compactedTo, rep.snapshots, rep.snapshotErrs)
 	fmt.Fprintf(&b, "  checked: %s; linearizability %s in %v\n", strings.Join(rep.checked, ", "), rep.lin, rep.checkTime.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  violations: %d", len(rep.violations))
@@ -390,6 +396,7 @@ func runScenario(t *testing.T, sc scenario) *report {
 		holds = append(holds, lc.records()...)
 	}
 	rep.leases, rep.holds = len(leases), len(holds)
+	rep.leasesLost = len(checkLeasesKeptAlive(leases))
 	rep.compactedTo, rep.compactions = compactedTo, maint.compactions.Load()
 	rep.snapshots, rep.snapshotErrs = maint.snapshots.Load(), maint.snapErrs.Load()
 	rep.snapshotTries, rep.snapshotCatchUps = r.snapshotTries, r.snapshotCatchUps
@@ -407,6 +414,9 @@ func runScenario(t *testing.T, sc scenario) *report {
 	}
 	rep.violations = append(rep.violations, checkWatchHistory(init, final, idx, recs, sent)...)
 	rep.violations = append(rep.violations, checkLeases(leases, idx)...)
+	if sc.keepLeases {
+		rep.violations = append(rep.violations, checkLeasesKeptAlive(leases)...)
+	}
 	rep.violations = append(rep.violations, checkLocks(holds, idx)...)
 	rep.checked = []string{
 		fmt.Sprintf("KV history (%d requests)", len(recs)),
