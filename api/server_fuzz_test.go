@@ -202,12 +202,14 @@ func FuzzServerRequests(f *testing.F) {
 	})
 }
 
-// watchOnce sends r on a new Watch stream, half-closes it and reads until
-// the server ends the stream.
+// watchOnce sends r on a new Watch stream, half-closes it and reads what
+// the server sends for a moment.
 func watchOnce(ctx context.Context, c pb.WatchClient, r *pb.WatchRequest) error {
-	ctx, cancel := context.WithCancel(ctx)
+	// A half-closed watch stream stays open (as etcd's), so the stream
+	// is read for a moment and then canceled by the client.
+	sctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	defer cancel()
-	stream, err := c.Watch(ctx)
+	stream, err := c.Watch(sctx)
 	if err != nil {
 		return err
 	}
@@ -219,7 +221,7 @@ func watchOnce(ctx context.Context, c pb.WatchClient, r *pb.WatchRequest) error 
 	}
 	for {
 		if _, err := stream.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) || sctx.Err() != nil && ctx.Err() == nil {
 				return nil
 			}
 			return err

@@ -17,6 +17,11 @@ go vet ./...
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
+echo "== reference: the leader-loss and half-close tests against etcd 3.7.3 (same expectations)"
+CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills' \
+	./tests/e2e/ ./tests/cluster/
+
 if [[ -f tests/compat/go.mod ]]; then
 	echo "== go test (tests/compat: etcdctl against etcd 3.7.3 and Cairn side by side)"
 	(cd tests/compat && go test -count=1 -timeout 10m ./...)

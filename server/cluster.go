@@ -134,19 +134,20 @@ func (s *Server) publish() {
 func (s *Server) proposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
 	id := s.ids.next()
 	cc.Id = proto.Uint64(id)
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
 	ch := s.waits.register(id)
 	if err := s.handToRaft(ctx, func(ctx context.Context) error { return s.node.ProposeConfChange(ctx, cc) }); err != nil {
 		s.waits.cancel(id)
-		return s.proposeError(ctx, err)
+		return s.proposeError(ctx, err, start)
 	}
 	select {
 	case r := <-ch:
 		return r.Err
 	case <-ctx.Done():
 		s.waits.cancel(id)
-		return s.proposeError(ctx, ctx.Err())
+		return s.proposeError(ctx, ctx.Err(), start)
 	case <-s.stopc:
 		s.waits.cancel(id)
 		return rpctypes.ErrGRPCStopped

@@ -83,6 +83,9 @@ func (s *Server) leaderLoop() {
 		case <-s.stopc:
 			return
 		case lead := <-s.node.LeaderChanges():
+			if lead != 0 {
+				s.leaderElectedAt.Store(time.Now().UnixNano())
+			}
 			if lead == s.info.MemberID {
 				// Like etcd, extend every lease by an election timeout so
 				// a leader change does not expire leases in a burst.

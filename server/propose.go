@@ -86,19 +86,20 @@ func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*app
 	if len(data) > int(s.cfg.MaxRequestBytes) {
 		return nil, rpctypes.ErrGRPCRequestTooLarge
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
 	ch := s.waits.register(id)
 	if err := s.handToRaft(ctx, func(ctx context.Context) error { return s.node.Propose(ctx, data) }); err != nil {
 		s.waits.cancel(id)
-		return nil, s.proposeError(ctx, err)
+		return nil, s.proposeError(ctx, err, start)
 	}
 	select {
 	case r := <-ch:
 		return r, nil
 	case <-ctx.Done():
 		s.waits.cancel(id)
-		return nil, s.proposeError(ctx, ctx.Err())
+		return nil, s.proposeError(ctx, ctx.Err(), start)
 	case <-s.stopc:
 		s.waits.cancel(id)
 		return nil, rpctypes.ErrGRPCStopped
@@ -135,13 +136,20 @@ func (s *Server) handToRaft(ctx context.Context, propose func(context.Context) e
 
 // proposeError turns a failed wait into etcd's error: the client's own
 // cancellation or deadline, or a server-side timeout.
-func (s *Server) proposeError(ctx context.Context, err error) error {
+func (s *Server) proposeError(ctx context.Context, err error, start time.Time) error {
 	select {
 	case <-s.stopc:
 		return rpctypes.ErrGRPCStopped
 	default:
 	}
 	if ctx.Err() == context.DeadlineExceeded {
+		// etcd's rule: a request sent in the two election timeouts
+		// before the current leader was elected most likely went to the
+		// leader that failed.
+		elected := time.Unix(0, s.leaderElectedAt.Load())
+		if start.After(elected.Add(-2*s.cfg.ElectionTimeout)) && start.Before(elected) {
+			return rpctypes.ErrGRPCTimeoutDueToLeaderFail
+		}
 		if s.node.Lead() == 0 {
 			return rpctypes.ErrGRPCNoLeader
 		}

@@ -52,6 +52,9 @@ type Server struct {
 	// learner caches whether this member is a learner (checked on every
 	// request).
 	learner atomic.Bool
+	// leaderElectedAt is when this member last saw a leader elected
+	// (Unix nanoseconds), for etcd's "previous leader failure" timeout.
+	leaderElectedAt atomic.Int64
 	// propSem bounds forwarded proposals waiting to step into raft.
 	propSem chan struct{}
 	// running is node once it has started, for the transport's callbacks,
