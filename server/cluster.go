@@ -223,14 +223,8 @@ func (s *Server) PromoteMember(ctx context.Context, id uint64) (*pb.Member, erro
 			}
 			return err
 		}
-		a, err := s.askLeaderOnce(ctx, leader, "/cairn/member/promote?id="+strconv.FormatUint(id, 10))
-		if err != nil {
-			return err
-		}
-		if a.Error != "" {
-			return peerError(a.Error)
-		}
-		return nil
+		_, err := s.askLeaderOnce(ctx, leader, "/cairn/member/promote?id="+strconv.FormatUint(id, 10))
+		return err
 	})
 	if err != nil || resp != nil {
 		return resp, err

@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
+	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
 )
 
@@ -97,9 +98,9 @@ func (s *Server) waitLeader(ctx context.Context) (*membership.Member, error) {
 }
 
 // askLeaderOnce calls a peer endpoint on leader once and decodes its
-// answer. A failure to reach it, or an answer other than 200, is errRetry
-// (the caller tries the next leader); an error the leader gave is
-// returned as the leader named it.
+// answer. A failure to reach it, an answer other than 200, or one saying
+// "not the leader (yet)" is errRetry (the caller tries the next leader);
+// an error the leader gave is returned as the leader named it.
 func (s *Server) askLeaderOnce(ctx context.Context, leader *membership.Member, path string) (leaseAnswer, error) {
 	var a leaseAnswer
 	code, err := s.callPeer(ctx, http.MethodPost, leader.PeerURLs, path, &a)
@@ -109,8 +110,13 @@ func (s *Server) askLeaderOnce(ctx context.Context, leader *membership.Member, p
 	if code != http.StatusOK {
 		return a, fmt.Errorf("%w: leader answered %s to %s", errRetry, http.StatusText(code), path)
 	}
-	if a.Retry {
+	switch {
+	case a.Retry:
 		return a, fmt.Errorf("%w: %s: %s", errRetry, path, a.Error)
+	case a.NotFound:
+		return a, lease.ErrNotFound
+	case a.Error != "":
+		return a, peerError(a.Error)
 	}
 	return a, nil
 }

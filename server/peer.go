@@ -210,16 +210,8 @@ func (s *Server) RenewLease(ctx context.Context, id int64) (int64, error) {
 			return err
 		}
 		a, err := s.askLeaderOnce(ctx, leader, "/cairn/lease/renew?id="+strconv.FormatInt(id, 10))
-		switch {
-		case err != nil:
-			return err
-		case a.NotFound:
-			return lease.ErrNotFound
-		case a.Error != "":
-			return peerError(a.Error)
-		}
 		ttl = a.TTL
-		return nil
+		return err
 	})
 	return ttl, err
 }
@@ -243,16 +235,8 @@ func (s *Server) LeaseTimeToLive(ctx context.Context, id int64) (granted, remain
 			return err
 		}
 		a, err := s.askLeaderOnce(ctx, leader, "/cairn/lease/ttl?id="+strconv.FormatInt(id, 10))
-		switch {
-		case err != nil:
-			return err
-		case a.NotFound:
-			return lease.ErrNotFound
-		case a.Error != "":
-			return peerError(a.Error)
-		}
 		granted, remaining = a.Granted, a.TTL
-		return nil
+		return err
 	})
 	return granted, remaining, err
 }
