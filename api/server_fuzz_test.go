@@ -221,7 +221,7 @@ func watchOnce(ctx context.Context, c pb.WatchClient, r *pb.WatchRequest) error 
 	}
 	for {
 		if _, err := stream.Recv(); err != nil {
-			if errors.Is(err, io.EOF) || sctx.Err() != nil && ctx.Err() == nil {
+			if errors.Is(err, io.EOF) || sctx.Err() != nil {
 				return nil
 			}
 			return err
