@@ -221,6 +221,12 @@ func watchOnce(ctx context.Context, c pb.WatchClient, r *pb.WatchRequest) error 
 	}
 	for {
 		if _, err := stream.Recv(); err != nil {
+			if status.Code(err) == codes.DeadlineExceeded {
+				// The server ends the stream at the deadline it was
+				// sent, which may come a moment before the client's
+				// own timer: wait for that before judging.
+				<-sctx.Done()
+			}
 			if errors.Is(err, io.EOF) || sctx.Err() != nil {
 				return nil
 			}
