@@ -34,11 +34,14 @@ type Leaf struct {
 	CertFile, KeyFile string
 }
 
-var serial = big.NewInt(time.Now().UnixNano())
-
+// nextSerial is a random 128-bit serial: unique without shared state, so
+// parallel tests may issue certificates at once.
 func nextSerial() *big.Int {
-	serial = new(big.Int).Add(serial, big.NewInt(1))
-	return new(big.Int).Set(serial)
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		panic(err)
+	}
+	return n
 }
 
 // NewCA makes a self-signed CA named cn; its files go under dir.
