@@ -48,8 +48,6 @@ type ignoredFlag struct {
 	// isBool is whether the flag takes no value ("--auto-tls" rather than
 	// "--cert-file x"), so that the argument after it is read as etcd would.
 	isBool bool
-	// tls marks the flags whose absence changes security, to warn louder.
-	tls bool
 }
 
 func valueFlags(names ...string) []ignoredFlag {
@@ -64,13 +62,6 @@ func boolFlags(names ...string) []ignoredFlag {
 	fs := valueFlags(names...)
 	for i := range fs {
 		fs[i].isBool = true
-	}
-	return fs
-}
-
-func tlsFlags(fs []ignoredFlag) []ignoredFlag {
-	for i := range fs {
-		fs[i].tls = true
 	}
 	return fs
 }
@@ -184,11 +175,6 @@ func (v *ignoredValue) Set(s string) error {
 }
 
 func warnIgnored(lg *slog.Logger, f ignoredFlag, value string) {
-	if f.tls {
-		lg.Warn("TLS is not implemented by Cairn yet; flag ignored, the member serves plaintext",
-			"flag", f.name, "value", value)
-		return
-	}
 	lg.Warn("flag is not implemented by Cairn; ignoring", "flag", f.name, "value", value)
 }
 
