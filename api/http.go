@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb/gw"
 	"go.etcd.io/etcd/api/v3/version"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -21,10 +24,18 @@ import (
 // a loopback connection to addr, as etcd's does), /version, /health,
 // /livez and /readyz, and with --enable-pprof Go's profiles under
 // /debug/pprof/.
-func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
+func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler, io.Closer, error) {
 	mux := http.NewServeMux()
-	conn, err := grpc.NewClient("passthrough:///"+addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	target := "passthrough:///" + laddr.String()
+	if laddr.Network() == "unix" {
+		target = "unix:" + laddr.String()
+	}
+	creds := insecure.NewCredentials()
+	if loopback != nil {
+		creds = credentials.NewTLS(loopback)
+	}
+	conn, err := grpc.NewClient(target,
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))
 	if err != nil {
 		return nil, nil, err
@@ -45,6 +56,27 @@ func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 		}
 	}
 	mux.Handle("/v3/", gwmux)
+	s.healthHandlers(mux)
+	if s.opts.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	// Like etcd, accept the older /v3beta and /v3alpha prefixes.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, old := range []string{"/v3beta/", "/v3alpha/"} {
+			if strings.HasPrefix(r.URL.Path, old) {
+				r.URL.Path = "/v3/" + strings.TrimPrefix(r.URL.Path, old)
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}), conn, nil
+}
+
+// healthHandlers adds /version, /health, /livez and /readyz to mux.
+func (s *Server) healthHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(version.Versions{
@@ -56,7 +88,13 @@ func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		health, reason := "true", ""
-		if err := s.m.LinearizableRead(r.Context()); err != nil {
+		// ?serializable=true (kubeadm's probe) asks whether this member
+		// serves, without a round of the leader; etcd answers it locally.
+		var err error
+		if r.URL.Query().Get("serializable") != "true" {
+			err = s.m.LinearizableRead(r.Context())
+		}
+		if err != nil {
 			health, reason = "false", err.Error()
 		} else if s.m.Alarms().Corrupt() {
 			health, reason = "false", "ALARM CORRUPT"
@@ -68,13 +106,6 @@ func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 	})
 	ok := func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }
 	mux.HandleFunc("/livez", ok)
-	if s.opts.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.m.LinearizableRead(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
@@ -82,13 +113,4 @@ func (s *Server) httpHandler(addr string) (http.Handler, io.Closer, error) {
 		}
 		ok(w, r)
 	})
-	// Like etcd, accept the older /v3beta and /v3alpha prefixes.
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, old := range []string{"/v3beta/", "/v3alpha/"} {
-			if strings.HasPrefix(r.URL.Path, old) {
-				r.URL.Path = "/v3/" + strings.TrimPrefix(r.URL.Path, old)
-			}
-		}
-		mux.ServeHTTP(w, r)
-	}), conn, nil
 }

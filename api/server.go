@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -156,10 +157,16 @@ func NewServer(m Member, opts Options) *Server {
 
 // Serve serves gRPC and HTTP on l until Stop. gRPC is told apart from
 // plain HTTP by the HTTP/2 connection preface.
-func (s *Server) Serve(l net.Listener) {
+func (s *Server) Serve(l net.Listener) { s.serve(l, nil) }
+
+// ServeTLS is Serve for a listener that speaks TLS: the HTTP gateway's
+// loopback gRPC connection dials it with loopback.
+func (s *Server) ServeTLS(l net.Listener, loopback *tls.Config) { s.serve(l, loopback) }
+
+func (s *Server) serve(l net.Listener, loopback *tls.Config) {
 	grpcL := newChanListener(l.Addr())
 	httpL := newChanListener(l.Addr())
-	handler, conn, err := s.httpHandler(l.Addr().String())
+	handler, conn, err := s.httpHandler(l.Addr(), loopback)
 	if err != nil {
 		s.lg.Error("api: cannot start the JSON gateway", "address", l.Addr().String(), "err", err)
 		handler = http.NotFoundHandler()
@@ -193,6 +200,22 @@ func (s *Server) Serve(l net.Listener) {
 	grpcL.Close()
 	httpL.Close()
 	wg.Wait()
+}
+
+// ServeHealth serves only /health, /livez, /readyz and /version on l
+// (etcd's --listen-metrics-urls; /metrics is not served yet) until Stop.
+func (s *Server) ServeHealth(l net.Listener) {
+	mux := http.NewServeMux()
+	s.healthHandlers(mux)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.https = append(s.https, hs)
+	s.mu.Unlock()
+	_ = hs.Serve(l)
 }
 
 // Stop closes every connection and stream.

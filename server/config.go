@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/url"
 	"time"
+
+	"github.com/cairnkv/cairn/tlsconfig"
 )
 
 // Config holds everything a member needs to start. The zero value is not
@@ -88,6 +90,16 @@ type Config struct {
 	// fewer started voters than a quorum (--strict-reconfig-check,
 	// default true).
 	StrictReconfigCheck bool
+
+	// ClientTLS serves https:// and unixs:// client URLs (--cert-file,
+	// --key-file, --trusted-ca-file, ...); nil or empty: plaintext only.
+	ClientTLS *tlsconfig.Info
+	// PeerTLS serves https:// peer URLs and dials other members' peer
+	// URLs (--peer-cert-file, ...).
+	PeerTLS *tlsconfig.Info
+	// ListenMetricsURLs serve /health, /livez, /readyz and /version
+	// (--listen-metrics-urls); an https one uses ClientTLS, as in etcd.
+	ListenMetricsURLs []url.URL
 
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string

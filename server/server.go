@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -161,13 +162,23 @@ func start(cfg *Config) (s *Server, err error) {
 	s.ids = newIDGenerator(info.MemberID, time.Now())
 	s.waits = newWaitRegistry()
 	s.applied = newAppliedNotifier(s.store.AppliedIndex())
+	clientTLS, peerTLS, err := loadTLS(cfg, lg)
+	if err != nil {
+		return nil, err
+	}
 	s.peerClient = &http.Client{Timeout: 5 * time.Second}
+	var peerDial *tls.Config
+	if peerTLS != nil {
+		peerDial = peerTLS.ClientConfig()
+		s.peerClient.Transport = &http.Transport{Proxy: nil, TLSClientConfig: peerDial, TLSHandshakeTimeout: 5 * time.Second}
+	}
 	s.transport = transport.New(transport.Config{
-		ID:        info.MemberID,
-		ClusterID: info.ClusterID,
-		Raft:      (*raftAdapter)(s),
-		Snapshots: snapshotStore{s},
-		Logger:    lg,
+		ID:              info.MemberID,
+		ClusterID:       info.ClusterID,
+		Raft:            (*raftAdapter)(s),
+		Snapshots:       snapshotStore{s},
+		Logger:          lg,
+		TLSClientConfig: peerDial,
 	})
 	s.node, err = raftnode.Start(raftnode.Config{
 		ID:            info.MemberID,
@@ -208,12 +219,9 @@ func start(cfg *Config) (s *Server, err error) {
 		}
 	}
 	for _, u := range cfg.ListenPeerURLs {
-		if u.Scheme != "http" && u.Scheme != "" {
-			return nil, fmt.Errorf("server: listen-peer-urls %q: only http is supported so far", u.String())
-		}
-		l, err := net.Listen("tcp", u.Host)
+		l, err := listen(u, peerTLS, "--peer-cert-file, --peer-key-file", "peer", "http/1.1")
 		if err != nil {
-			return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
+			return nil, err
 		}
 		s.listeners = append(s.listeners, l)
 		s.wg.Add(1)
@@ -253,19 +261,29 @@ func start(cfg *Config) (s *Server, err error) {
 		EnablePprof:            cfg.EnablePprof,
 		ElectionTimeout:        cfg.ElectionTimeout,
 	})
-	for _, u := range cfg.ListenClientURLs {
-		if u.Scheme != "http" && u.Scheme != "" {
-			return nil, fmt.Errorf("server: listen-client-urls %q: only http is supported so far", u.String())
-		}
-		l, err := net.Listen("tcp", u.Host)
+	for _, u := range cfg.ListenMetricsURLs {
+		l, err := listen(u, clientTLS, "--cert-file, --key-file", "metrics", "http/1.1")
 		if err != nil {
-			return nil, fmt.Errorf("server: listen on %s: %w", u.String(), err)
+			return nil, err
 		}
 		s.listeners = append(s.listeners, l)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.api.Serve(l)
+			s.api.ServeHealth(l)
+		}()
+		lg.Info("server: serving metrics URL (health, livez, readyz, version)", "address", u.String())
+	}
+	for _, u := range cfg.ListenClientURLs {
+		l, err := listen(u, clientTLS, "--cert-file, --key-file", "client", "h2", "http/1.1")
+		if err != nil {
+			return nil, err
+		}
+		s.listeners = append(s.listeners, l)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.api.ServeTLS(l, loopbackTLS(clientTLS, u))
 		}()
 		lg.Info("server: serving client traffic", "address", u.String())
 	}

@@ -175,6 +175,9 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	cfg.HeartbeatInterval = time.Duration(s.heartbeatMs) * time.Millisecond
 	cfg.ElectionTimeout = time.Duration(s.electionMs) * time.Millisecond
 
+	if err := s.tls.finish(cfg); err != nil {
+		return nil, err
+	}
 	if err := checkCompaction(cfg.AutoCompactionMode, cfg.AutoCompactionRetention); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/server"
+	"github.com/cairnkv/cairn/tlsconfig"
 )
 
 func mustURLs(t *testing.T, ss ...string) []url.URL {
@@ -188,10 +190,11 @@ func TestParseFlags(t *testing.T) {
 func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 	runParseCases(t, []parseCase{
 		{
-			name:    "TLS flags are accepted with a warning",
-			args:    []string{"--cert-file=/c", "--client-cert-auth", "--name=n"},
-			wantLog: "member serves plaintext",
+			name: "TLS flags are taken (files are read when the member starts)",
+			args: []string{"--cert-file=/c", "--client-cert-auth", "--name=n", "--peer-cert-file=/p", "--peer-key-file=/k", "--peer-cert-allowed-cn=a,b", "--tls-max-version=TLS1.3"},
 			want: func(t *testing.T, c *server.Config) {
+				c.ClientTLS = &tlsconfig.Info{CertFile: "/c", ClientCertAuth: true, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
+				c.PeerTLS = &tlsconfig.Info{CertFile: "/p", KeyFile: "/k", AllowedCNs: []string{"a", "b"}, CheckSAN: true, MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13}
 				c.Name, c.DataDir = "n", "n.cairn"
 				c.InitialCluster = map[string][]url.URL{"n": mustURLs(t, "http://127.0.0.1:2380")}
 			},
@@ -233,7 +236,12 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			name:    "metrics, logger and log outputs are ignored",
 			args:    []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--logger=zap", "--log-outputs=stderr"},
 			wantLog: "flag=metrics",
+			want:    func(t *testing.T, c *server.Config) { c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9") },
 		},
+		{name: "cipher suites with TLS 1.3 only", args: []string{"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--tls-min-version=TLS1.3"}, wantErr: "cipher suites cannot be configured when only TLS1.3 is enabled"},
+		{name: "min above max", args: []string{"--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"}, wantErr: "min version (TLS1.3) is greater than max version (TLS1.2)"},
+		{name: "unknown TLS version", args: []string{"--tls-min-version=TLS1.1"}, wantErr: `unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)`},
+		{name: "unknown cipher suite", args: []string{"--cipher-suites=NOPE"}, wantErr: `unexpected TLS cipher suite "NOPE"`},
 		{
 			name:    "etcd 3.5 experimental flags are ignored, bool or valued",
 			args:    []string{"--experimental-initial-corrupt-check=true", "--experimental-enable-lease-checkpoint", "--experimental-compaction-batch-limit", "5", "--log-level=warn"},
@@ -393,9 +401,20 @@ log-level: warn
 		},
 		{
 			name:    "ignored and unknown keys are logged, not fatal",
-			file:    "enable-log-rotation: true\nclient-transport-security:\n  cert-file: /c\nno-such-key: 1\n",
+			file:    "enable-log-rotation: true\nno-such-key: 1\n",
 			args:    []string{"--config-file={file}"},
 			wantLog: "unknown configuration file key",
+		},
+		{
+			name: "TLS sections of the file",
+			file: "client-transport-security:\n  cert-file: /c\n  key-file: /k\n  client-cert-auth: true\n  trusted-ca-file: /ca\npeer-transport-security:\n  cert-file: /pc\n  key-file: /pk\n  allowed-cn: [m1]\ncipher-suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]\nlisten-metrics-urls: http://127.0.0.1:9\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) {
+				cs := []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}
+				c.ClientTLS = &tlsconfig.Info{CertFile: "/c", KeyFile: "/k", ClientCertAuth: true, TrustedCAFile: "/ca", CipherSuites: cs, MinVersion: tls.VersionTLS12}
+				c.PeerTLS = &tlsconfig.Info{CertFile: "/pc", KeyFile: "/pk", AllowedCNs: []string{"m1"}, CheckSAN: true, CipherSuites: cs, MinVersion: tls.VersionTLS12}
+				c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9")
+			},
 		},
 		{name: "refused key", file: "force-new-cluster: true\n", args: []string{"--config-file={file}"}, wantErr: "--force-new-cluster=true is not supported"},
 		{name: "heartbeat and election are milliseconds", file: "heartbeat-interval: 300\nelection-timeout: 1000\n", args: []string{"--config-file={file}"}, wantErr: "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"},

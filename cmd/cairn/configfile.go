@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v2"
@@ -46,13 +47,63 @@ type fileConfig struct {
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
+
+	// TLS, as etcd's file has it: the file sets the certificate flags in
+	// two sections; the CRL files have no key in etcd's file either.
+	ClientSecurity         securityConfig `yaml:"client-transport-security"`
+	PeerSecurity           securityConfig `yaml:"peer-transport-security"`
+	CipherSuites           []string       `yaml:"cipher-suites"`
+	TLSMinVersion          *string        `yaml:"tls-min-version"`
+	TLSMaxVersion          string         `yaml:"tls-max-version"`
+	SelfSignedCertValidity uint           `yaml:"self-signed-cert-validity"`
+	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
+}
+
+// securityConfig is etcd's client-transport-security and
+// peer-transport-security sections.
+type securityConfig struct {
+	CertFile            string   `yaml:"cert-file"`
+	KeyFile             string   `yaml:"key-file"`
+	ClientCertFile      string   `yaml:"client-cert-file"`
+	ClientKeyFile       string   `yaml:"client-key-file"`
+	CertAuth            bool     `yaml:"client-cert-auth"`
+	TrustedCAFile       string   `yaml:"trusted-ca-file"`
+	AutoTLS             bool     `yaml:"auto-tls"`
+	AllowedCNs          []string `yaml:"allowed-cn"`
+	AllowedHostnames    []string `yaml:"allowed-hostname"`
+	SkipClientSANVerify bool     `yaml:"skip-client-san-verification"`
+}
+
+// fileTLS copies the file's TLS keys into t.
+func fileTLS(fc *fileConfig, t *tlsSettings) error {
+	c, p := fc.ClientSecurity, fc.PeerSecurity
+	t.certFile, t.keyFile, t.clientCertFile, t.clientKeyFile = c.CertFile, c.KeyFile, c.ClientCertFile, c.ClientKeyFile
+	t.clientCertAuth, t.trustedCA, t.autoTLS = c.CertAuth, c.TrustedCAFile, c.AutoTLS
+	t.allowedHostname = strings.Join(c.AllowedHostnames, ",")
+	t.peerCertFile, t.peerKeyFile, t.peerClientCertFile, t.peerClientKeyFile = p.CertFile, p.KeyFile, p.ClientCertFile, p.ClientKeyFile
+	t.peerClientCertAuth, t.peerTrustedCA, t.peerAutoTLS = p.CertAuth, p.TrustedCAFile, p.AutoTLS
+	t.peerAllowedCN, t.peerAllowedHostname = strings.Join(p.AllowedCNs, ","), strings.Join(p.AllowedHostnames, ",")
+	t.peerSkipSAN = p.SkipClientSANVerify
+	t.cipherSuites = strings.Join(fc.CipherSuites, ",")
+	t.minVersion = "TLS1.2"
+	if fc.TLSMinVersion != nil {
+		t.minVersion = *fc.TLSMinVersion
+	}
+	t.maxVersion = fc.TLSMaxVersion
+	t.validityYears = fc.SelfSignedCertValidity
+	if fc.ListenMetricsURLs != "" {
+		us, err := parseURLs(fc.ListenMetricsURLs)
+		if err != nil {
+			return fmt.Errorf("listen-metrics-urls: %w", err)
+		}
+		t.metricsURLs = us
+	}
+	return nil
 }
 
 // fileOnlyKeys are etcd config-file keys that are not flag names; Cairn
 // ignores them with a warning, like the flags in ignoredFlags.
 var fileOnlyKeys = []ignoredFlag{
-	{name: "client-transport-security", tls: true},
-	{name: "peer-transport-security", tls: true},
 	{name: "socket-options"},
 	{name: "discovery-config"},
 	{name: "experimental-snapshot-catch-up-entries"},
@@ -146,7 +197,11 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		return nil, err
 	}
 
-	implemented := newCommandLine(newSettings(), io.Discard, lg).helpOrder
+	if err := fileTLS(&fc, &s.tls); err != nil {
+		return nil, err
+	}
+	implemented := append(newCommandLine(newSettings(), io.Discard, lg).helpOrder,
+		"client-transport-security", "peer-transport-security")
 	names := make([]string, 0, len(keys))
 	for k := range keys {
 		names = append(names, k)

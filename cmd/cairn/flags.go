@@ -30,6 +30,8 @@ type settings struct {
 	// refused maps each refused flag (see refusedFlags) given a
 	// non-default value to that value.
 	refused map[string]string
+	// tls holds the TLS flags until finish.
+	tls tlsSettings
 }
 
 // newSettings returns etcd's defaults, taken from server.NewConfig. The
@@ -130,6 +132,9 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 
 	// logging
 	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
+
+	// security
+	registerTLS(fs, &s.tls, def)
 
 	// not settings
 	fs.StringVar(&c.configFile, "config-file", "", "Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")

@@ -11,16 +11,7 @@ import (
 // listed here: setting one logs a warning and has no effect. They are, by
 // area (each also settable as ETCD_<NAME> and as a config-file key):
 //
-//   - TLS (the member serves plain HTTP/gRPC; a warning says so): cert-file,
-//     key-file, client-cert-file, client-key-file, client-cert-auth,
-//     client-crl-file, client-cert-allowed-hostname, trusted-ca-file,
-//     auto-tls, peer-cert-file, peer-key-file, peer-client-cert-file,
-//     peer-client-key-file, peer-client-cert-auth, peer-trusted-ca-file,
-//     peer-auto-tls, peer-crl-file, peer-cert-allowed-cn,
-//     peer-cert-allowed-hostname, peer-skip-client-san-verification,
-//     self-signed-cert-validity, cipher-suites, tls-min-version,
-//     tls-max-version.
-//   - Observability: metrics, listen-metrics-urls, logger,
+//   - Observability: metrics, logger,
 //     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
 //     enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: listen-client-http-urls, enable-grpc-gateway, cors,
@@ -57,8 +48,6 @@ type ignoredFlag struct {
 	// isBool is whether the flag takes no value ("--auto-tls" rather than
 	// "--cert-file x"), so that the argument after it is read as etcd would.
 	isBool bool
-	// tls marks the flags whose absence changes security, to warn louder.
-	tls bool
 }
 
 func valueFlags(names ...string) []ignoredFlag {
@@ -77,31 +66,11 @@ func boolFlags(names ...string) []ignoredFlag {
 	return fs
 }
 
-func tlsFlags(fs []ignoredFlag) []ignoredFlag {
-	for i := range fs {
-		fs[i].tls = true
-	}
-	return fs
-}
-
 // ignoredFlags lists, from etcd 3.7.3's embed.Config.AddFlags and
 // etcdmain's own flags, every flag Cairn does not implement.
 var ignoredFlags = concat(
-	tlsFlags(valueFlags(
-		"cert-file", "key-file", "client-cert-file", "client-key-file",
-		"client-crl-file", "client-cert-allowed-hostname", "trusted-ca-file",
-		"peer-cert-file", "peer-key-file", "peer-client-cert-file",
-		"peer-client-key-file", "peer-trusted-ca-file", "peer-crl-file",
-		"peer-cert-allowed-cn", "peer-cert-allowed-hostname",
-		"self-signed-cert-validity", "cipher-suites", "tls-min-version",
-		"tls-max-version",
-	)),
-	tlsFlags(boolFlags(
-		"client-cert-auth", "auto-tls", "peer-client-cert-auth",
-		"peer-auto-tls", "peer-skip-client-san-verification",
-	)),
 	valueFlags(
-		"metrics", "listen-metrics-urls", "logger", "log-outputs",
+		"metrics", "logger", "log-outputs",
 		"log-format", "log-rotation-config-json",
 		"distributed-tracing-address", "distributed-tracing-instance-id",
 		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
@@ -206,11 +175,6 @@ func (v *ignoredValue) Set(s string) error {
 }
 
 func warnIgnored(lg *slog.Logger, f ignoredFlag, value string) {
-	if f.tls {
-		lg.Warn("TLS is not implemented by Cairn yet; flag ignored, the member serves plaintext",
-			"flag", f.name, "value", value)
-		return
-	}
 	lg.Warn("flag is not implemented by Cairn; ignoring", "flag", f.name, "value", value)
 }
 

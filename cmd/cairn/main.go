@@ -7,8 +7,9 @@
 //	    --listen-client-urls http://127.0.0.1:2379 \
 //	    --advertise-client-urls http://127.0.0.1:2379
 //
-// Flags Cairn does not implement yet are accepted and ignored with a
-// warning (see ignored.go). SIGINT or SIGTERM stops the member gracefully
+// TLS flags (cert-file, peer-*, auto-tls, cipher-suites, ...) are etcd's,
+// in tlsflags.go. Flags Cairn does not implement yet are accepted and
+// ignored with a warning (see ignored.go). SIGINT or SIGTERM stops the member gracefully
 // and the process exits 0; a fatal member error exits 1; a usage error, as
 // in etcd, exits 2.
 package main

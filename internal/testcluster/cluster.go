@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -39,6 +41,40 @@ type Config struct {
 	// Env are extra NAME=value environment variables for every member
 	// (for example CAIRN_FAILPOINTS=skipReadIndex).
 	Env []string
+	// TLS, when set, runs every member with mutual TLS on its client and
+	// peer URLs (https), and the harness's clients with TLS.ClientCert.
+	TLS *TLS
+}
+
+// TLS is the certificate files of a mutual-TLS cluster. Every member serves
+// Cert and trusts CAFile on both ports; the harness's clients present
+// ClientCert/ClientKey.
+type TLS struct {
+	CAFile, CertFile, KeyFile     string
+	ClientCertFile, ClientKeyFile string
+}
+
+// Flags are the server flags for t, as kubeadm sets them.
+func (t *TLS) Flags() []string {
+	return []string{
+		"--cert-file=" + t.CertFile, "--key-file=" + t.KeyFile,
+		"--trusted-ca-file=" + t.CAFile, "--client-cert-auth=true",
+		"--peer-cert-file=" + t.CertFile, "--peer-key-file=" + t.KeyFile,
+		"--peer-trusted-ca-file=" + t.CAFile, "--peer-client-cert-auth=true",
+	}
+}
+
+// ClientConfig is a crypto/tls client config with the client
+// certificate, trusting CAFile (read once: the harness does not rotate).
+func (t *TLS) ClientConfig() (*tls.Config, error) {
+	return (transport.TLSInfo{CertFile: t.ClientCertFile, KeyFile: t.ClientKeyFile, TrustedCAFile: t.CAFile}).ClientConfig()
+}
+
+func (c *Cluster) scheme() string {
+	if c.cfg.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // Cluster is a set of members started together with one --initial-cluster.
@@ -166,8 +202,8 @@ func (c *Cluster) pickPorts(ms []*Member) error {
 		return err
 	}
 	for i, m := range ms {
-		m.ClientURL = fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
-		m.PeerURL = fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		m.ClientURL = fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), ports[2*i])
+		m.PeerURL = fmt.Sprintf("%s://127.0.0.1:%d", c.scheme(), ports[2*i+1])
 		if c.cfg.Proxy {
 			if err := c.proxies[m.index].setTarget(m.PeerURL); err != nil {
 				return err
@@ -264,5 +300,5 @@ func (c *Cluster) Endpoints() []string {
 // Client returns a client of the whole cluster, closed when t ends.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	return newClient(t, c.Endpoints())
+	return c.newClient(t, c.Endpoints())
 }

@@ -76,7 +76,7 @@ func (m *Member) Endpoint() string { return m.ClientURL }
 // Client returns a client of this member alone, closed when t ends.
 func (m *Member) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
-	return newClient(t, []string{m.ClientURL})
+	return m.c.newClient(t, []string{m.ClientURL})
 }
 
 // AdvertisePeerURL is the peer URL the other members know this member
@@ -113,11 +113,7 @@ func (m *Member) adminClient() (*clientv3.Client, error) {
 	if m.admin != nil {
 		return m.admin, nil
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{m.ClientURL},
-		DialTimeout: time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := m.c.clientFor([]string{m.ClientURL}, time.Second)
 	if err != nil {
 		return nil, fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
 	}
@@ -267,6 +263,9 @@ func (m *Member) args() []string {
 		"--initial-cluster", initial,
 		"--initial-cluster-state", state,
 	}
+	if m.c.cfg.TLS != nil {
+		args = append(args, m.c.cfg.TLS.Flags()...)
+	}
 	args = append(args, m.c.cfg.Flags...)
 	return append(args, m.Flags...)
 }
@@ -401,11 +400,7 @@ func (m *Member) waitReady(timeout time.Duration, giveUp <-chan struct{}) error 
 	if p == nil {
 		return fmt.Errorf("testcluster: member %s was not launched", m.Name)
 	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{m.ClientURL},
-		DialTimeout: time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := m.c.clientFor([]string{m.ClientURL}, time.Second)
 	if err != nil {
 		return fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
 	}
@@ -475,13 +470,22 @@ func isAddrInUse(err error) bool {
 	return errors.As(err, &se) && strings.Contains(se.out, "address already in use")
 }
 
-func newClient(t testing.TB, endpoints []string) *clientv3.Client {
+// clientFor is a client of endpoints, over TLS in a TLS cluster.
+func (c *Cluster) clientFor(endpoints []string, dialTimeout time.Duration) (*clientv3.Client, error) {
+	cfg := clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout, Logger: zap.NewNop()}
+	if c.cfg.TLS != nil {
+		tc, err := c.cfg.TLS.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	return clientv3.New(cfg)
+}
+
+func (c *Cluster) newClient(t testing.TB, endpoints []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   endpoints,
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := c.clientFor(endpoints, 5*time.Second)
 	if err != nil {
 		t.Fatalf("testcluster: client for %v: %v", endpoints, err)
 	}
