@@ -34,9 +34,15 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 	if loopback != nil {
 		creds = credentials.NewTLS(loopback)
 	}
-	conn, err := grpc.NewClient(target,
+	if s.opts.DisableGateway {
+		s.versionHandler(mux)
+		s.healthHandlers(mux)
+		s.pprofHandlers(mux)
+		return mux, nil, nil
+	}
+	conn, err := grpc.NewClient(target, append(markGateway(),
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<31-1)))...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,14 +62,9 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 		}
 	}
 	mux.Handle("/v3/", gwmux)
+	s.versionHandler(mux)
 	s.healthHandlers(mux)
-	if s.opts.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
+	s.pprofHandlers(mux)
 	// Like etcd, accept the older /v3beta and /v3alpha prefixes.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, old := range []string{"/v3beta/", "/v3alpha/"} {
@@ -75,8 +76,20 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 	}), conn, nil
 }
 
-// healthHandlers adds /version, /health, /livez and /readyz to mux.
-func (s *Server) healthHandlers(mux *http.ServeMux) {
+// pprofHandlers adds Go's profiles under /debug/pprof/ with --enable-pprof.
+func (s *Server) pprofHandlers(mux *http.ServeMux) {
+	if !s.opts.EnablePprof {
+		return
+	}
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// versionHandler adds /version to mux.
+func (s *Server) versionHandler(mux *http.ServeMux) {
 	mux.HandleFunc("/version", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(version.Versions{
@@ -85,6 +98,10 @@ func (s *Server) healthHandlers(mux *http.ServeMux) {
 			Storage: StorageVersion,
 		})
 	})
+}
+
+// healthHandlers adds /health, /livez and /readyz to mux.
+func (s *Server) healthHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		health, reason := "true", ""

@@ -96,7 +96,16 @@ type Options struct {
 	// ElectionTimeout paces the check that ends require-leader streams
 	// on a member without a leader.
 	ElectionTimeout time.Duration
-	Logger          *slog.Logger
+	// DisableGateway turns off the JSON gateway under /v3/
+	// (--enable-grpc-gateway=false).
+	DisableGateway bool
+	// MaxConcurrentStreams bounds each client connection's streams
+	// (--max-concurrent-streams; 0 is unbounded).
+	MaxConcurrentStreams uint32
+	// KeepaliveMinTime, KeepaliveInterval and KeepaliveTimeout are etcd's
+	// --grpc-keepalive-* settings (0 leaves gRPC's default).
+	KeepaliveMinTime, KeepaliveInterval, KeepaliveTimeout time.Duration
+	Logger                                                *slog.Logger
 }
 
 // streamWorkers is how many goroutines serve gRPC requests before more
@@ -134,19 +143,31 @@ func NewServer(m Member, opts Options) *Server {
 	s := &Server{m: m, opts: opts, lg: opts.Logger, stopc: make(chan struct{})}
 	s.leaderStreams.streams = map[*leaderStream]struct{}{}
 	go s.monitorLeader(s.stopc)
-	s.grpc = grpc.NewServer(
+	streams := opts.MaxConcurrentStreams
+	if streams == 0 {
+		streams = 1<<32 - 1
+	}
+	gopts := []grpc.ServerOption{
+		grpc.Creds(tlsPassthrough{}),
 		grpc.UnaryInterceptor(s.guardUnary),
 		grpc.StreamInterceptor(s.guardStream),
-		grpc.MaxRecvMsgSize(opts.MaxRequestBytes+grpcOverheadBytes),
-		grpc.MaxSendMsgSize(1<<31-1),
-		grpc.MaxConcurrentStreams(1<<31-1),
+		grpc.MaxRecvMsgSize(opts.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(1<<31 - 1),
+		grpc.MaxConcurrentStreams(streams),
 		// Serve requests on long-lived goroutines whose stacks have
 		// already grown, instead of a new goroutine per request (stack
 		// growth was 7% of a put's CPU).
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-	)
+	}
+	if opts.KeepaliveMinTime > 0 {
+		// etcd forbids pings without a stream; Cairn allows them, so a
+		// client with PermitWithoutStream is never sent away.
+		gopts = append(gopts, grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: opts.KeepaliveMinTime, PermitWithoutStream: true}))
+	}
+	if opts.KeepaliveInterval > 0 && opts.KeepaliveTimeout > 0 {
+		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveInterval, Timeout: opts.KeepaliveTimeout}))
+	}
+	s.grpc = grpc.NewServer(gopts...)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
@@ -155,37 +176,74 @@ func NewServer(m Member, opts Options) *Server {
 	return s
 }
 
-// Serve serves gRPC and HTTP on l until Stop. gRPC is told apart from
-// plain HTTP by the HTTP/2 connection preface.
-func (s *Server) Serve(l net.Listener) { s.serve(l, nil) }
+// Traffic is what a client listener serves.
+type Traffic int
 
-// ServeTLS is Serve for a listener that speaks TLS: the HTTP gateway's
-// loopback gRPC connection dials it with loopback.
-func (s *Server) ServeTLS(l net.Listener, loopback *tls.Config) { s.serve(l, loopback) }
+const (
+	// GRPCAndHTTP serves gRPC and HTTP on one port, told apart by the
+	// HTTP/2 connection preface (etcd's default).
+	GRPCAndHTTP Traffic = iota
+	// GRPCOnly serves only gRPC: etcd's --listen-client-urls once
+	// --listen-client-http-urls is set.
+	GRPCOnly
+	// HTTPOnly serves only HTTP (the gateway, /health, /version and
+	// pprof): etcd's --listen-client-http-urls.
+	HTTPOnly
+)
 
-func (s *Server) serve(l net.Listener, loopback *tls.Config) {
+func (t Traffic) String() string {
+	switch t {
+	case GRPCOnly:
+		return "grpc"
+	case HTTPOnly:
+		return "http"
+	}
+	return "grpc+http"
+}
+
+// Listener is a client listener and how to serve it.
+type Listener struct {
+	net.Listener
+	Traffic Traffic
+	// Secure is whether the listener speaks TLS (only reported in logs).
+	Secure bool
+	// GatewayAddr is the gRPC listener the HTTP gateway calls: the
+	// listener itself when nil. GatewayTLS dials it (nil: plaintext).
+	GatewayAddr net.Addr
+	GatewayTLS  *tls.Config
+}
+
+// Serve serves gRPC and HTTP on l until Stop.
+func (s *Server) Serve(l net.Listener) { s.ServeClient(Listener{Listener: l}) }
+
+// ServeClient serves l as its Traffic says until Stop.
+func (s *Server) ServeClient(l Listener) {
 	grpcL := newChanListener(l.Addr())
 	httpL := newChanListener(l.Addr())
-	handler, conn, err := s.httpHandler(l.Addr(), loopback)
-	if err != nil {
-		s.lg.Error("api: cannot start the JSON gateway", "address", l.Addr().String(), "err", err)
-		handler = http.NotFoundHandler()
-	}
-	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.https = append(s.https, hs)
-	if conn != nil {
-		s.conns = append(s.conns, conn)
-	}
-	s.mu.Unlock()
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = s.grpc.Serve(grpcL) }()
-	go func() { defer wg.Done(); _ = hs.Serve(httpL) }()
+	if l.Traffic != HTTPOnly {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.grpc.Serve(grpcL) }()
+	}
+	if l.Traffic != GRPCOnly {
+		gwAddr := l.GatewayAddr
+		if gwAddr == nil {
+			gwAddr = l.Addr()
+		}
+		handler, conn, err := s.httpHandler(gwAddr, l.GatewayTLS)
+		if err != nil {
+			s.lg.Error("api: cannot start the JSON gateway", "address", l.Addr().String(), "err", err)
+			handler = http.NotFoundHandler()
+		}
+		hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+		if !s.track(hs, conn) {
+			grpcL.Close()
+			wg.Wait()
+			return
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = hs.Serve(httpL) }()
+	}
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -195,27 +253,47 @@ func (s *Server) serve(l net.Listener, loopback *tls.Config) {
 			}
 			break
 		}
-		go route(c, grpcL, httpL)
+		switch l.Traffic {
+		case GRPCOnly:
+			go grpcL.deliver(c)
+		case HTTPOnly:
+			go httpL.deliver(c)
+		default:
+			go route(c, grpcL, httpL)
+		}
 	}
 	grpcL.Close()
 	httpL.Close()
 	wg.Wait()
 }
 
-// ServeHealth serves only /health, /livez, /readyz and /version on l
-// (etcd's --listen-metrics-urls; /metrics is not served yet) until Stop.
+// track registers hs (and the gateway's connection) to be closed by Stop;
+// false if Stop has already run, and then closes conn.
+func (s *Server) track(hs *http.Server, conn io.Closer) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		if conn != nil {
+			conn.Close()
+		}
+		return false
+	}
+	s.https = append(s.https, hs)
+	if conn != nil {
+		s.conns = append(s.conns, conn)
+	}
+	return true
+}
+
+// ServeHealth serves only /health, /livez and /readyz on l (etcd's
+// --listen-metrics-urls; /metrics is not served yet) until Stop.
 func (s *Server) ServeHealth(l net.Listener) {
 	mux := http.NewServeMux()
 	s.healthHandlers(mux)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
+	if s.track(hs, nil) {
+		_ = hs.Serve(l)
 	}
-	s.https = append(s.https, hs)
-	s.mu.Unlock()
-	_ = hs.Serve(l)
 }
 
 // Stop closes every connection and stream.

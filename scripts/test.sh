@@ -17,9 +17,9 @@ go vet ./...
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
-echo "== reference: the leader-loss and half-close tests against etcd 3.7.3 (same expectations)"
+echo "== reference: the leader-loss, half-close, TLS and listener tests against etcd 3.7.3 (same expectations)"
 CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
-	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills' \
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks' \
 	./tests/e2e/ ./tests/cluster/
 
 if [[ -f tests/compat/go.mod ]]; then

@@ -112,6 +112,7 @@ func (s *Server) publish() {
 	for {
 		if m := s.members.Member(s.info.MemberID); m != nil && m.Name == s.cfg.Name &&
 			fmt.Sprint(m.ClientURLs) == fmt.Sprint(urlStrings(s.cfg.AdvertiseClientURLs)) {
+			close(s.readyc)
 			return // already recorded (a restart with the same flags)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
@@ -119,6 +120,7 @@ func (s *Server) publish() {
 		cancel()
 		if err == nil {
 			s.lg.Info("server: published member attributes", "name", s.cfg.Name)
+			close(s.readyc)
 			return
 		}
 		select {

@@ -23,6 +23,21 @@ type Config struct {
 	// ListenClientURLs are the URLs the member serves clients on (gRPC and
 	// HTTP/JSON on the same port), default http://127.0.0.1:2379.
 	ListenClientURLs []url.URL
+	// ListenClientHTTPURLs, when set, serve the HTTP side (the JSON
+	// gateway, /health, /version, pprof) and ListenClientURLs then serve
+	// gRPC only (--listen-client-http-urls).
+	ListenClientHTTPURLs []url.URL
+	// EnableGRPCGateway serves the JSON gateway under /v3/
+	// (--enable-grpc-gateway, default true).
+	EnableGRPCGateway bool
+	// MaxConcurrentStreams bounds the streams of one client connection
+	// (--max-concurrent-streams, default 2^32-1).
+	MaxConcurrentStreams uint32
+	// GRPCKeepAliveMinTime is the least time between a client's pings;
+	// GRPCKeepAliveInterval and GRPCKeepAliveTimeout pace the server's
+	// pings of idle connections (--grpc-keepalive-*, default 5s, 2h, 20s;
+	// 0 disables).
+	GRPCKeepAliveMinTime, GRPCKeepAliveInterval, GRPCKeepAliveTimeout time.Duration
 	// AdvertiseClientURLs are the client URLs reported in MemberList.
 	AdvertiseClientURLs []url.URL
 	// ListenPeerURLs are the URLs the member listens on for peers.
@@ -134,6 +149,11 @@ func NewConfig() *Config {
 		Name:                     DefaultName,
 		DataDir:                  DefaultName + ".cairn",
 		ListenClientURLs:         []url.URL{mustURL("http://127.0.0.1:2379")},
+		EnableGRPCGateway:        true,
+		MaxConcurrentStreams:     1<<32 - 1,
+		GRPCKeepAliveMinTime:     5 * time.Second,
+		GRPCKeepAliveInterval:    2 * time.Hour,
+		GRPCKeepAliveTimeout:     20 * time.Second,
 		AdvertiseClientURLs:      []url.URL{mustURL("http://127.0.0.1:2379")},
 		ListenPeerURLs:           []url.URL{mustURL("http://127.0.0.1:2380")},
 		InitialAdvertisePeerURLs: []url.URL{mustURL("http://127.0.0.1:2380")},

@@ -200,7 +200,7 @@ func TestCRLRevokesAndReloads(t *testing.T) {
 	if _, err := dial(addr, cli); err != nil {
 		t.Fatalf("before revocation: %v", err)
 	}
-	p.ca.WriteCRL(crl, p.user)
+	p.ca.WriteCRLPEM(crl, p.user) // PEM too, where etcd reads only DER
 	if _, err := dial(addr, cli); err == nil {
 		t.Fatal("revoked certificate accepted")
 	}

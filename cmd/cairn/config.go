@@ -152,6 +152,9 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	if err := checkBindURLs(cfg.ListenClientURLs); err != nil {
 		return nil, err
 	}
+	if err := checkBindURLs(cfg.ListenClientHTTPURLs); err != nil {
+		return nil, err
+	}
 	if err := checkHostURLs(cfg.InitialAdvertisePeerURLs); err != nil {
 		return nil, fmt.Errorf(`--initial-advertise-peer-urls %q must be "host:port" (%w)`, joinURLs(cfg.InitialAdvertisePeerURLs), err)
 	}

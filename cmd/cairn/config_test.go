@@ -200,6 +200,30 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			},
 		},
 		{
+			name: "HTTP client URLs, the gateway switch, streams and keepalives",
+			args: []string{"--listen-client-http-urls=http://127.0.0.1:9", "--enable-grpc-gateway=false", "--max-concurrent-streams=7",
+				"--grpc-keepalive-min-time=1s", "--grpc-keepalive-interval=1m", "--grpc-keepalive-timeout=0"},
+			want: func(t *testing.T, c *server.Config) {
+				c.ListenClientHTTPURLs = mustURLs(t, "http://127.0.0.1:9")
+				c.EnableGRPCGateway = false
+				c.MaxConcurrentStreams = 7
+				c.GRPCKeepAliveMinTime, c.GRPCKeepAliveInterval, c.GRPCKeepAliveTimeout = time.Second, time.Minute, 0
+			},
+		},
+		{
+			name: "the same from the config file (durations in nanoseconds)",
+			file: "listen-client-http-urls: http://127.0.0.1:9\nenable-grpc-gateway: false\nmax-concurrent-streams: 7\ngrpc-keepalive-min-time: 1000000000\ngrpc-keepalive-interval: 60000000000\ngrpc-keepalive-timeout: 0\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) {
+				c.ListenClientHTTPURLs = mustURLs(t, "http://127.0.0.1:9")
+				c.EnableGRPCGateway = false
+				c.MaxConcurrentStreams = 7
+				c.GRPCKeepAliveMinTime, c.GRPCKeepAliveInterval, c.GRPCKeepAliveTimeout = time.Second, time.Minute, 0
+			},
+		},
+		{name: "HTTP client URL must be an IP", args: []string{"--listen-client-http-urls=http://example.com:9"}, wantErr: "expected IP in URL for binding (http://example.com:9)"},
+		{name: "streams is a uint32", args: []string{"--max-concurrent-streams=4294967296"}, wantErr: "max-concurrent-streams"},
+		{
 			name: "in-memory raft log bound by size",
 			args: []string{"--snapshot-catchup-bytes=1048576"},
 			want: func(t *testing.T, c *server.Config) { c.SnapshotCatchUpBytes = 1 << 20 },

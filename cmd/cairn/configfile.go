@@ -57,6 +57,13 @@ type fileConfig struct {
 	TLSMaxVersion          string         `yaml:"tls-max-version"`
 	SelfSignedCertValidity uint           `yaml:"self-signed-cert-validity"`
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
+
+	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
+	EnableGRPCGateway     *bool   `yaml:"enable-grpc-gateway"`
+	MaxConcurrentStreams  *uint32 `yaml:"max-concurrent-streams"`
+	GRPCKeepAliveMinTime  *int64  `yaml:"grpc-keepalive-min-time"`
+	GRPCKeepAliveInterval *int64  `yaml:"grpc-keepalive-interval"`
+	GRPCKeepAliveTimeout  *int64  `yaml:"grpc-keepalive-timeout"`
 }
 
 // securityConfig is etcd's client-transport-security and
@@ -179,6 +186,24 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	if fc.WatchProgressNotifyInterval > 0 {
 		cfg.WatchProgressNotifyInterval = time.Duration(fc.WatchProgressNotifyInterval)
 	}
+	if fc.EnableGRPCGateway != nil {
+		cfg.EnableGRPCGateway = *fc.EnableGRPCGateway
+	}
+	if fc.MaxConcurrentStreams != nil {
+		cfg.MaxConcurrentStreams = *fc.MaxConcurrentStreams
+	}
+	for _, d := range []struct {
+		dst *time.Duration
+		ns  *int64
+	}{
+		{&cfg.GRPCKeepAliveMinTime, fc.GRPCKeepAliveMinTime},
+		{&cfg.GRPCKeepAliveInterval, fc.GRPCKeepAliveInterval},
+		{&cfg.GRPCKeepAliveTimeout, fc.GRPCKeepAliveTimeout},
+	} {
+		if d.ns != nil {
+			*d.dst = time.Duration(*d.ns)
+		}
+	}
 	cfg.InitialClusterState = fc.InitialClusterState
 	if cfg.InitialClusterState == "" {
 		cfg.InitialClusterState = "new"
@@ -188,6 +213,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		return nil, err
 	}
 	if err := setURLs(&cfg.ListenClientURLs, "listen-client-urls", fc.ListenClientURLs); err != nil {
+		return nil, err
+	}
+	if err := setURLs(&cfg.ListenClientHTTPURLs, "listen-client-http-urls", fc.ListenClientHTTPURLs); err != nil {
 		return nil, err
 	}
 	if err := setURLs(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls", fc.InitialAdvertisePeerURLs); err != nil {

@@ -86,7 +86,8 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.UintVar(&s.electionMs, "election-timeout", s.electionMs, "Time (in milliseconds) for an election to timeout.")
 	def("election-timeout")
 	urls(&cfg.ListenPeerURLs, "listen-peer-urls", "List of URLs to listen on for peer traffic.")
-	urls(&cfg.ListenClientURLs, "listen-client-urls", "List of URLs to listen on for client gRPC and HTTP traffic.")
+	urls(&cfg.ListenClientURLs, "listen-client-urls", "List of URLs to listen on for client grpc traffic and http as long as --listen-client-http-urls is not specified.")
+	urls(&cfg.ListenClientHTTPURLs, "listen-client-http-urls", "List of URLs to listen on for http only client traffic. Enabling this flag removes http services from --listen-client-urls.")
 	fs.UintVar(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	def("max-txn-ops")
 	fs.UintVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
@@ -129,6 +130,18 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	def("watch-progress-notify-interval")
 	fs.DurationVar(&cfg.WatchProgressNotifyInterval, "experimental-watch-progress-notify-interval", cfg.WatchProgressNotifyInterval, "Deprecated: use --watch-progress-notify-interval instead.")
 	def("experimental-watch-progress-notify-interval")
+
+	// gRPC and the gateway
+	fs.BoolVar(&cfg.EnableGRPCGateway, "enable-grpc-gateway", cfg.EnableGRPCGateway, "Enable GRPC gateway.")
+	def("enable-grpc-gateway")
+	fs.Var(&uint32Value{&cfg.MaxConcurrentStreams}, "max-concurrent-streams", "Maximum concurrent streams that each client can open at a time.")
+	def("max-concurrent-streams")
+	fs.DurationVar(&cfg.GRPCKeepAliveMinTime, "grpc-keepalive-min-time", cfg.GRPCKeepAliveMinTime, "Minimum interval duration that a client should wait before pinging server.")
+	def("grpc-keepalive-min-time")
+	fs.DurationVar(&cfg.GRPCKeepAliveInterval, "grpc-keepalive-interval", cfg.GRPCKeepAliveInterval, "Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).")
+	def("grpc-keepalive-interval")
+	fs.DurationVar(&cfg.GRPCKeepAliveTimeout, "grpc-keepalive-timeout", cfg.GRPCKeepAliveTimeout, "Additional duration of wait before closing a non-responsive connection (0 to disable).")
+	def("grpc-keepalive-timeout")
 
 	// logging
 	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
@@ -210,6 +223,25 @@ func (v *urlsValue) Set(s string) error {
 		return err
 	}
 	*v.p = us
+	return nil
+}
+
+// uint32Value is a flag.Value holding a uint32, as etcd's Uint32Value.
+type uint32Value struct{ p *uint32 }
+
+func (v *uint32Value) String() string {
+	if v == nil || v.p == nil {
+		return "0"
+	}
+	return strconv.FormatUint(uint64(*v.p), 10)
+}
+
+func (v *uint32Value) Set(s string) error {
+	n, err := strconv.ParseUint(s, 0, 32)
+	if err != nil {
+		return err
+	}
+	*v.p = uint32(n)
 	return nil
 }
 

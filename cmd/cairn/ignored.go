@@ -14,8 +14,7 @@ import (
 //   - Observability: metrics, logger,
 //     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
 //     enable-distributed-tracing, distributed-tracing-*.
-//   - HTTP front end: listen-client-http-urls, enable-grpc-gateway, cors,
-//     host-whitelist, max-concurrent-streams, grpc-keepalive-*.
+//   - HTTP front end: cors, host-whitelist.
 //   - Storage and Raft tuning: max-snapshots, max-wals (Cairn keeps no
 //     old snapshot files and deletes WAL segments once a snapshot covers
 //     them), backend-*, bootstrap-defrag-threshold-megabytes,
@@ -74,9 +73,7 @@ var ignoredFlags = concat(
 		"log-format", "log-rotation-config-json",
 		"distributed-tracing-address", "distributed-tracing-instance-id",
 		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
-		"listen-client-http-urls", "cors", "host-whitelist",
-		"max-concurrent-streams", "grpc-keepalive-interval",
-		"grpc-keepalive-min-time", "grpc-keepalive-timeout",
+		"cors", "host-whitelist",
 		"max-snapshots", "max-wals",
 		"backend-batch-interval", "backend-batch-limit",
 		"backend-bbolt-freelist-type", "bootstrap-defrag-threshold-megabytes",
@@ -94,7 +91,7 @@ var ignoredFlags = concat(
 	),
 	boolFlags(
 		"enable-log-rotation", "enable-distributed-tracing",
-		"enable-grpc-gateway", "unsafe-no-fsync", "memory-mlock",
+		"unsafe-no-fsync", "memory-mlock",
 		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",
 		"discovery-insecure-transport", "discovery-insecure-skip-tls-verify",

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cairnkv/cairn/server"
@@ -99,7 +100,7 @@ func (t *tlsSettings) finish(cfg *server.Config) error {
 	}
 	// As in etcd, auto-TLS applies only when no certificate is given.
 	if t.autoTLS && t.certFile == "" {
-		ss, err := tlsconfig.SelfSigned(filepath.Join(cfg.DataDir, "fixtures", "client"), hosts(cfg.ListenClientURLs), t.validityYears)
+		ss, err := tlsconfig.SelfSigned(filepath.Join(cfg.DataDir, "fixtures", "client"), hosts(append(slices.Clone(cfg.ListenClientURLs), cfg.ListenClientHTTPURLs...)), t.validityYears)
 		if err != nil {
 			return fmt.Errorf("auto-tls: %w", err)
 		}

@@ -128,3 +128,8 @@ func Binary(t testing.TB) string {
 	}
 	return p
 }
+
+// Reference reports whether the members run another server named by
+// CAIRN_TESTCLUSTER_BINARY (etcd, to pin its behaviour) rather than
+// Cairn, so a test can leave out what only Cairn does.
+func Reference() bool { return os.Getenv(envBinary) != "" }

@@ -130,8 +130,20 @@ func (ca *CA) Issue(name, cn string, o Opts) *Leaf {
 	return l
 }
 
-// WriteCRL writes a CRL revoking leaves to path.
+// WriteCRL writes a CRL revoking leaves to path in DER, the only form
+// etcd reads.
 func (ca *CA) WriteCRL(path string, leaves ...*Leaf) {
+	ca.t.Helper()
+	WriteAtomic(ca.t, path, ca.crl(leaves))
+}
+
+// WriteCRLPEM is WriteCRL in PEM, which Cairn also reads.
+func (ca *CA) WriteCRLPEM(path string, leaves ...*Leaf) {
+	ca.t.Helper()
+	WriteAtomic(ca.t, path, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: ca.crl(leaves)}))
+}
+
+func (ca *CA) crl(leaves []*Leaf) []byte {
 	t := ca.t
 	t.Helper()
 	var entries []x509.RevocationListEntry
@@ -147,7 +159,7 @@ func (ca *CA) WriteCRL(path string, leaves ...*Leaf) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	WriteAtomic(t, path, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+	return der
 }
 
 // WriteBundle writes the PEM certificates of cas to path, as one bundle.
