@@ -1,0 +1,19 @@
+package coord
+
+import (
+	"io"
+	"net"
+
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
+	"google.golang.org/grpc"
+)
+
+// Register adds the Lock and Election services to gs. Call it before gs
+// serves anything; close the returned Closer when gs stops.
+func Register(gs *grpc.Server) io.Closer {
+	c := &client{gs: gs, l: &loopback{conns: make(chan net.Conn), done: make(chan struct{})}}
+	v3lockpb.RegisterLockServer(gs, &lockServer{c: c})
+	v3electionpb.RegisterElectionServer(gs, &electionServer{c: c})
+	return c
+}
