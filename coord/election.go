@@ -5,7 +5,8 @@ import (
 	"errors"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+
+	"github.com/cairnkv/cairn/api/v3electionpb"
 )
 
 // ErrMissingLeaderKey is etcd's answer to a Proclaim or Resign without

@@ -5,7 +5,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
+
+	"github.com/cairnkv/cairn/api/v3lockpb"
 )
 
 // lockServer serves v3lockpb.Lock with a concurrency.Mutex per call.

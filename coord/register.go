@@ -4,9 +4,10 @@ import (
 	"io"
 	"net"
 
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
+
+	"github.com/cairnkv/cairn/api/v3electionpb"
+	"github.com/cairnkv/cairn/api/v3lockpb"
 )
 
 // Register adds the Lock and Election services to gs. Call it before gs

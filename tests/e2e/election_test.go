@@ -12,7 +12,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+
+	"github.com/cairnkv/cairn/api/v3electionpb"
 )
 
 func TestElectionRPCs(t *testing.T) {

@@ -7,7 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
+
+	"github.com/cairnkv/cairn/api/v3lockpb"
 )
 
 func TestLockRPCHoldsUntilUnlock(t *testing.T) {
