@@ -14,6 +14,18 @@ scripts/install-tools.sh
 echo "== go vet"
 go vet ./...
 
+echo "== imports: no go.etcd.io/etcd/server/v3 or pkg/v3 in the main module"
+# Cairn's product may not import etcd's server or pkg modules (bench/,
+# tools/ and the test modules are their own modules and may). It also
+# keeps api/v3lockpb and api/v3electionpb out of any binary that links
+# etcd's packages of the same proto names: protobuf-go panics at init on
+# such a conflict.
+if forbidden="$(go list -deps -test ./... | grep -E '^go\.etcd\.io/etcd/(server|pkg)/v3(/|$)')"; then
+	echo "forbidden imports in the main module:" >&2
+	echo "$forbidden" >&2
+	exit 1
+fi
+
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
