@@ -17,6 +17,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	electiongw "github.com/cairnkv/cairn/api/v3electionpb/gw"
+	lockgw "github.com/cairnkv/cairn/api/v3lockpb/gw"
 )
 
 // httpHandler serves the HTTP endpoints etcd has on its client port: the
@@ -55,6 +58,7 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 	for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
 		gw.RegisterKVHandler, gw.RegisterWatchHandler, gw.RegisterLeaseHandler,
 		gw.RegisterClusterHandler, gw.RegisterMaintenanceHandler,
+		lockgw.RegisterLockHandler, electiongw.RegisterElectionHandler,
 	} {
 		if err := register(ctx, gwmux, conn); err != nil {
 			conn.Close()

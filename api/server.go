@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/coord"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/mvcc"
 )
@@ -173,6 +174,8 @@ func NewServer(m Member, opts Options) *Server {
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
+	// Lock and Election are clients of the services above (package coord).
+	s.conns = append(s.conns, coord.Register(s.grpc))
 	return s
 }
 

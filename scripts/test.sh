@@ -14,12 +14,24 @@ scripts/install-tools.sh
 echo "== go vet"
 go vet ./...
 
+echo "== imports: no go.etcd.io/etcd/server/v3 or pkg/v3 in the main module"
+# Cairn's product may not import etcd's server or pkg modules (bench/,
+# tools/ and the test modules are their own modules and may). It also
+# keeps api/v3lockpb and api/v3electionpb out of any binary that links
+# etcd's packages of the same proto names: protobuf-go panics at init on
+# such a conflict.
+if forbidden="$(go list -deps -test ./... | grep -E '^go\.etcd\.io/etcd/(server|pkg)/v3(/|$)')"; then
+	echo "forbidden imports in the main module:" >&2
+	echo "$forbidden" >&2
+	exit 1
+fi
+
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
-echo "== reference: the leader-loss, half-close, TLS and listener tests against etcd 3.7.3 (same expectations)"
+echo "== reference: the leader-loss, half-close, TLS, listener, lock and election tests against etcd 3.7.3 (same expectations)"
 CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
-	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks' \
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect' \
 	./tests/e2e/ ./tests/cluster/
 
 if [[ -f tests/compat/go.mod ]]; then
