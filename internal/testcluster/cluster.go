@@ -188,7 +188,9 @@ func (c *Cluster) addMember(name, bin string) error {
 			return err
 		}
 		c.clientProxies = append(c.clientProxies, p)
-		m.ClientProxyURL = p.URL
+		// The proxy forwards bytes, TLS included: its URL has the
+		// members' scheme so clients speak TLS through it.
+		m.ClientProxyURL = strings.Replace(p.URL, "http://", c.scheme()+"://", 1)
 	}
 	c.Members = append(c.Members, m)
 	return nil

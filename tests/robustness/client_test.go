@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/cairnkv/cairn/internal/testcluster"
+	"github.com/cairnkv/cairn/internal/testpki"
 )
 
 // opTimeout bounds one request. A request that hits it has an unknown
@@ -20,19 +24,46 @@ const opTimeout = 2 * time.Second
 // connections. Keepalives find a member frozen by SIGSTOP, whose kernel
 // still holds the TCP connection open, within a couple of seconds.
 func newClient(t *testing.T, endpoints []string) *clientv3.Client {
+	return newClientTLS(t, nil, endpoints)
+}
+
+// newClientTLS is newClient over mutual TLS with tf's client certificate
+// (plaintext when tf is nil).
+func newClientTLS(t *testing.T, tf *testcluster.TLS, endpoints []string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
+	cfg := clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          2 * time.Second,
 		DialKeepAliveTime:    time.Second,
 		DialKeepAliveTimeout: time.Second,
 		Logger:               zap.NewNop(),
-	})
+	}
+	if tf != nil {
+		tc, err := tf.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TLS = tc
+	}
+	cli, err := clientv3.New(cfg)
 	if err != nil {
 		t.Fatalf("robustness: client for %v: %v", endpoints, err)
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// clusterPKI makes one CA, a member certificate every member serves on
+// both ports (SANs 127.0.0.1 and localhost: the client proxies forward
+// TLS untouched) and a client certificate.
+func clusterPKI(t *testing.T) *testcluster.TLS {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, dir, "robustness-ca")
+	testpki.WriteBundle(t, filepath.Join(dir, "ca.crt"), ca)
+	member := ca.Issue("member", "member", testpki.Opts{})
+	client := ca.Issue("client", "client", testpki.Opts{NoSANs: true})
+	return &testcluster.TLS{CAFile: filepath.Join(dir, "ca.crt"), CertFile: member.CertFile, KeyFile: member.KeyFile,
+		ClientCertFile: client.CertFile, ClientKeyFile: client.KeyFile}
 }
 
 // kvClient is one sequential client of the workload: one request at a

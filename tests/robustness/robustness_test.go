@@ -84,6 +84,11 @@ type scenario struct {
 	// reach (killed members); a client cut off from every leader for
 	// longer than a TTL loses its lease rightly.
 	keepLeases bool
+	// tls runs the cluster with mutual TLS on client and peer URLs, and
+	// every client over TLS. The peer proxy is an HTTP proxy that reads
+	// the sender's header, which it cannot inside TLS, so a TLS scenario
+	// has no partitions: only kills and client cuts.
+	tls bool
 	// expectViolations keeps the evidence in the test's temp dir, as
 	// the failpoint tests expect violations and need not keep it.
 	expectViolations bool
@@ -110,6 +115,12 @@ func TestFreeze(t *testing.T) {
 
 func TestCutClient(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "cut-client", faults: []fault{faultCutClient}}))
+}
+
+// TestMutualTLS: leader and follower kills and client cuts with every
+// connection, client and peer, over mutual TLS.
+func TestMutualTLS(t *testing.T) {
+	check(t, runScenario(t, scenario{name: "mtls", faults: []fault{faultKillLeader, faultCutClient, faultKillFollower}, tls: true}))
 }
 
 func TestMembership(t *testing.T) {
@@ -217,12 +228,17 @@ func check(t *testing.T, rep *report) {
 // everything the clients and watchers saw. It reports violations in
 // the report it returns, not to t.
 func runScenario(t *testing.T, sc scenario) *report {
+	var tf *testcluster.TLS
+	if sc.tls {
+		tf = clusterPKI(t)
+	}
 	c := testcluster.New(t, testcluster.Config{
-		Size: 3, Proxy: true, ClientProxy: true,
+		Size: 3, Proxy: !sc.tls, ClientProxy: true, TLS: tf,
 		Flags:     []string{fmt.Sprintf("--snapshot-count=%d", snapshotCount), fmt.Sprintf("--snapshot-catchup-entries=%d", snapshotCount/2)},
 		BuildTags: sc.buildTags, Env: sc.env,
 	})
 	c.WaitLeader(t)
+	newClient := func(t *testing.T, endpoints []string) *clientv3.Client { return newClientTLS(t, tf, endpoints) }
 	r := &run{t: t, c: c, admin: newClient(t, c.Endpoints()), removed: make(map[string]bool)}
 	ctx, cancel := context.WithTimeout(t.Context(), recoverTimeout)
 	init, err := readState(ctx, r.admin)
@@ -306,7 +322,9 @@ func runScenario(t *testing.T, sc scenario) *report {
 	// Recover: every member up, a leader, then one fence write to every
 	// key, so each watcher has an event to reach and the final read is
 	// the last word on each key.
-	c.Heal()
+	if !sc.tls {
+		c.Heal()
+	}
 	for i, m := range c.Members {
 		c.HealClient(i)
 		if !m.Running() && !r.removed[m.Name] {
