@@ -88,7 +88,7 @@ func runLarge(ctx context.Context, o options, t target, dir string) (largeSample
 	if o.pprof {
 		extra = append(extra, "--enable-pprof")
 	}
-	cl, err := start(ctx, t, 1, dir, o.snapshotCount, extra...)
+	cl, err := start(ctx, t, 1, dir, o.snapshotCount, nil, extra...)
 	if err != nil {
 		return s, err
 	}

@@ -244,9 +244,16 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 		}
 	}
 	defer stopAll()
-	members := 0
+	members, tlsRow := 0, false
+	var pki *benchPKI
 	for _, w := range ws {
-		if len(clusters) == 0 || members != w.members || w.members > 1 {
+		if w.tls && pki == nil {
+			var err error
+			if pki, err = newBenchPKI(filepath.Join(dir, "pki")); err != nil {
+				return err
+			}
+		}
+		if len(clusters) == 0 || members != w.members || w.members > 1 || tlsRow != w.tls {
 			stopAll()
 			for _, t := range order {
 				if t.noop && (w.members > 1 || !w.ceiling) {
@@ -256,13 +263,17 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 				if err := os.MkdirAll(sub, 0o755); err != nil {
 					return err
 				}
-				cl, err := start(ctx, t, w.members, sub, o.snapshotCount)
+				var p *benchPKI
+				if w.tls {
+					p = pki
+				}
+				cl, err := start(ctx, t, w.members, sub, o.snapshotCount, p)
 				if err != nil {
 					return err
 				}
 				clusters[t.name] = cl
 			}
-			members = w.members
+			members, tlsRow = w.members, w.tls
 		}
 		for _, t := range order {
 			cl := clusters[t.name]
@@ -326,7 +337,7 @@ func runWorkload(ctx context.Context, benchmark string, cl *cluster, w workload,
 	}
 	cl.resetPeakRSS()
 	cpuBefore := cl.cpuSeconds()
-	cmd := exec.CommandContext(ctx, benchmark, w.benchArgs(cl.endpoints, scale)...)
+	cmd := exec.CommandContext(ctx, benchmark, w.benchArgs(cl.endpoints, scale, cl.pki)...)
 	out, err := cmd.CombinedOutput()
 	serverCPU := cl.cpuSeconds() - cpuBefore
 	if err := os.MkdirAll(outDir, 0o755); err == nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // key names one cell group of the table: a target and a workload.
@@ -38,7 +37,7 @@ func (s sample) serverCPUPerOp() float64 {
 }
 
 func setup(ctx context.Context, cl *cluster, w workload) error {
-	c, err := clientv3.New(clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(cl.clientConfig())
 	if err != nil {
 		return err
 	}

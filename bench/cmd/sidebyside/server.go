@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -35,6 +36,16 @@ type cluster struct {
 	dataDirs  []string
 	endpoints []string
 	logs      []string // each member's log file, appended to on restart
+	// pki, for a TLS row: members serve mutual TLS and every client
+	// presents the client certificate.
+	pki *benchPKI
+	tls *tls.Config
+}
+
+// clientConfig is a clientv3 config for the cluster's endpoints (over TLS
+// for a TLS row).
+func (cl *cluster) clientConfig() clientv3.Config {
+	return clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: cl.tls}
 }
 
 // running holds every process the harness started and has not yet reaped,
@@ -103,12 +114,21 @@ func freePorts(n int) ([]int, error) {
 // quota large enough never to matter.
 //
 // extra is appended to each member's flags (for example --enable-pprof).
-func start(ctx context.Context, t target, members int, dir string, snapshotCount int, extra ...string) (*cluster, error) {
+// A non-nil pki serves https client and peer URLs with mutual TLS.
+func start(ctx context.Context, t target, members int, dir string, snapshotCount int, pki *benchPKI, extra ...string) (*cluster, error) {
 	ports, err := freePorts(2 * members)
 	if err != nil {
 		return nil, err
 	}
-	cl := &cluster{}
+	cl := &cluster{pki: pki}
+	scheme := "http"
+	if pki != nil {
+		scheme = "https"
+		if cl.tls, err = pki.clientConfig(); err != nil {
+			return nil, err
+		}
+		extra = append(pki.serverFlags(), extra...)
+	}
 	if t.noop {
 		cl.endpoints = []string{fmt.Sprintf("127.0.0.1:%d", ports[0])}
 		cmd := exec.Command(t.bin, "--listen", cl.endpoints[0])
@@ -119,14 +139,14 @@ func start(ctx context.Context, t target, members int, dir string, snapshotCount
 	}
 	var initial []string
 	for i := range members {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+		initial = append(initial, fmt.Sprintf("m%d=%s://127.0.0.1:%d", i, scheme, ports[2*i+1]))
 	}
 	for i := range members {
-		client := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i])
-		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		client := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i])
+		peer := fmt.Sprintf("%s://127.0.0.1:%d", scheme, ports[2*i+1])
 		data := filepath.Join(dir, fmt.Sprintf("m%d.data", i))
 		cl.dataDirs = append(cl.dataDirs, data)
-		cl.endpoints = append(cl.endpoints, strings.TrimPrefix(client, "http://"))
+		cl.endpoints = append(cl.endpoints, strings.TrimPrefix(client, scheme+"://"))
 		cmd := exec.Command(t.bin,
 			"--name", fmt.Sprintf("m%d", i),
 			"--data-dir", data,
@@ -171,7 +191,7 @@ func launch(cl *cluster, cmd *exec.Cmd, logPath string) error {
 }
 
 func waitReady(ctx context.Context, cl *cluster) error {
-	c, err := clientv3.New(clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := clientv3.New(cl.clientConfig())
 	if err != nil {
 		return err
 	}

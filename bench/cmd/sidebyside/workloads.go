@@ -34,6 +34,9 @@ type workload struct {
 	// noLatency is set when the tool's latencies do not mean request
 	// latency (watch times the handling of each event in a batch).
 	noLatency bool
+	// tls runs the row with mutual TLS on client and peer URLs, the same
+	// certificates for every target.
+	tls bool
 	// fixedRate is set when the tool paces the requests (watch-latency's
 	// --put-rate), so throughput is the same for every target and the
 	// ratio column compares latencies instead.
@@ -117,6 +120,20 @@ func workloads() []workload {
 			total: 20000,
 		},
 		{
+			name:     "put, 100 clients, TLS",
+			describe: "as put, 100 clients, with mutual TLS: https client and peer URLs, --client-cert-auth, the benchmark presenting a client certificate (ECDSA P-256, TLS 1.3)",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"put", "--key-size=8", "--val-size=256", "--key-space-size=100000"},
+			total: 20000, tls: true,
+		},
+		{
+			name:     "range, TLS",
+			describe: "as range 1 key, linearizable, with mutual TLS as above",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"range", "bench-key", "--consistency=l"},
+			total: 40000, setup: putKeys("bench-key", 1), tls: true,
+		},
+		{
 			name:     "put, 100 clients, 3 members",
 			describe: "as put, 100 clients, against a 3-member cluster on loopback, clients spread over all three endpoints",
 			members:  3, conns: 10, clients: 100,
@@ -126,8 +143,9 @@ func workloads() []workload {
 	}
 }
 
-// benchArgs is the benchmark tool's command line for w at the given scale.
-func (w workload) benchArgs(endpoints []string, scale float64) []string {
+// benchArgs is the benchmark tool's command line for w at the given scale,
+// with pki's client certificate for a TLS row.
+func (w workload) benchArgs(endpoints []string, scale float64, pki *benchPKI) []string {
 	total := max(1, int(float64(w.total)*scale))
 	flag := w.totalFlag
 	if flag == "" {
@@ -138,6 +156,9 @@ func (w workload) benchArgs(endpoints []string, scale float64) []string {
 		"--conns=" + strconv.Itoa(w.conns),
 		"--clients=" + strconv.Itoa(w.clients),
 		"--precise",
+	}
+	if pki != nil {
+		args = append(args, pki.benchFlags()...)
 	}
 	args = append(args, w.args...)
 	return append(args, flag+"="+strconv.Itoa(total))
