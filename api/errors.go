@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc/status"
 
@@ -21,6 +22,9 @@ func toGRPC(err error) error {
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
+	}
+	if g, ok := authToGRPC(err); ok {
+		return g
 	}
 	switch {
 	case errors.Is(err, mvcc.ErrCompacted):
@@ -62,7 +66,20 @@ func toGRPC(err error) error {
 }
 
 // propose sends req and unwraps the result into a response or an error.
+//
+// The entry's header carries the caller's user and auth revision, which
+// the apply loop checks writes against (Authenticate carries none: its
+// user is only asking).
 func (s *Server) propose(ctx context.Context, req *pbInternal) (any, *apply.Result, error) {
+	if req.Authenticate == nil {
+		ai, err := s.authInfo(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ai.User != "" {
+			req.Header = &pb.RequestHeader{Username: ai.User, AuthRevision: ai.Revision}
+		}
+	}
 	res, err := s.m.Propose(ctx, req)
 	if err != nil {
 		return nil, nil, toGRPC(err)

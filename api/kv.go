@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/auth"
 )
 
 type pbInternal = pb.InternalRaftRequest
@@ -58,12 +59,21 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 			return nil, toGRPC(err)
 		}
 	}
-	resp, err := k.s.m.Store().Range(ctx, r)
+	var resp *pb.RangeResponse
+	err := k.s.serveRead(ctx, checkRead(r.Key, r.RangeEnd), func() (err error) {
+		resp, err = k.s.m.Store().Range(ctx, r)
+		return toGRPC(err)
+	})
 	if err != nil {
-		return nil, toGRPC(err)
+		return nil, err
 	}
 	k.s.fill(resp.Header)
 	return resp, nil
+}
+
+// checkRead is the permission check of a read of [key, end).
+func checkRead(key, end []byte) func(*auth.Store, auth.Info) error {
+	return func(as *auth.Store, ai auth.Info) error { return as.Check(ai, auth.Read, key, end) }
 }
 
 func (k *kvServer) RangeStream(r *pb.RangeRequest, stream grpc.ServerStreamingServer[pb.RangeStreamResponse]) error {
@@ -83,14 +93,15 @@ func (k *kvServer) RangeStream(r *pb.RangeRequest, stream grpc.ServerStreamingSe
 		}
 	}
 	chunk := &adaptiveChunk{target: k.s.opts.MaxRequestBytes}
-	err := k.s.m.Store().RangeStream(ctx, r, chunk, func(rr *pb.RangeResponse) error {
-		if rr.Header != nil {
-			hdr := k.s.header(rr.Header.Revision)
-			rr.Header = hdr
-		}
-		return stream.Send(&pb.RangeStreamResponse{RangeResponse: rr})
+	return k.s.serveRead(ctx, checkRead(r.Key, r.RangeEnd), func() error {
+		return toGRPC(k.s.m.Store().RangeStream(ctx, r, chunk, func(rr *pb.RangeResponse) error {
+			if rr.Header != nil {
+				hdr := k.s.header(rr.Header.Revision)
+				rr.Header = hdr
+			}
+			return stream.Send(&pb.RangeStreamResponse{RangeResponse: rr})
+		}))
 	})
-	return toGRPC(err)
 }
 
 func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
@@ -136,10 +147,16 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 		if err := k.s.m.LinearizableRead(ctx); err != nil {
 			return nil, toGRPC(err)
 		}
-		view := k.s.m.Store().ReadView()
-		resp, err := apply.ReadTxn(view, view.Rev(), r)
+		var resp *pb.TxnResponse
+		err := k.s.serveRead(ctx, func(as *auth.Store, ai auth.Info) error {
+			return as.CheckTxn(ai, r, k.s.leaseKeys)
+		}, func() (err error) {
+			view := k.s.m.Store().ReadView()
+			resp, err = apply.ReadTxn(view, view.Rev(), r)
+			return toGRPC(err)
+		})
 		if err != nil {
-			return nil, toGRPC(err)
+			return nil, err
 		}
 		k.s.fill(resp.Header)
 		return resp, nil

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
 )
 
@@ -56,6 +57,16 @@ func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLive
 	if err := l.s.m.LinearizableRead(ctx); err != nil {
 		return nil, toGRPC(err)
 	}
+	as := l.s.m.Auth()
+	var authRev uint64
+	if r.Keys {
+		if as != nil {
+			authRev = as.Revision()
+		}
+		if err := l.s.checkLeases(ctx, []int64{r.ID}, auth.Read); err != nil {
+			return nil, err
+		}
+	}
 	granted, remaining, err := l.s.m.LeaseTimeToLive(ctx, r.ID)
 	if errors.Is(err, lease.ErrNotFound) {
 		// etcd answers an unknown lease with TTL -1 rather than an error.
@@ -71,6 +82,9 @@ func (l *leaseServer) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLive
 			return nil, toGRPC(err)
 		}
 		resp.Keys = keys
+		if as != nil && as.Enabled() && authRev != as.Revision() {
+			return nil, rpctypes.ErrGRPCAuthOldRevision
+		}
 	}
 	return resp, nil
 }
@@ -80,6 +94,9 @@ func (l *leaseServer) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest)
 		return nil, toGRPC(err)
 	}
 	ids := l.s.m.Lessor().IDs()
+	if err := l.s.checkLeases(ctx, ids, auth.Read); err != nil {
+		return nil, err
+	}
 	resp := &pb.LeaseLeasesResponse{Header: l.s.header(0), Leases: make([]*pb.LeaseStatus, 0, len(ids))}
 	for _, id := range ids {
 		resp.Leases = append(resp.Leases, &pb.LeaseStatus{ID: id})
@@ -116,6 +133,9 @@ func (l *leaseServer) keepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliv
 		// never shows a revision after a revocation of this lease that
 		// the renewal raced with.
 		resp := &pb.LeaseKeepAliveResponse{Header: l.s.header(0), ID: req.ID}
+		if err := l.s.checkLeaseRenew(stream.Context(), req.ID); err != nil {
+			return err
+		}
 		ttl, err := l.s.m.RenewLease(stream.Context(), req.ID)
 		if errors.Is(err, lease.ErrNotFound) {
 			err, ttl = nil, 0

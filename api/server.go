@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/coord"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/mvcc"
@@ -82,6 +83,8 @@ type Member interface {
 	IsLearner() bool
 	// Leader is the current leader's member ID, 0 while there is none.
 	Leader() uint64
+	// Auth is the member's users, roles and tokens.
+	Auth() *auth.Store
 }
 
 // Options tune the API.
@@ -97,6 +100,9 @@ type Options struct {
 	// ElectionTimeout paces the check that ends require-leader streams
 	// on a member without a leader.
 	ElectionTimeout time.Duration
+	// ClientCertAuth lets a verified client certificate's common name
+	// stand for the user when a request has no token (--client-cert-auth).
+	ClientCertAuth bool
 	// DisableGateway turns off the JSON gateway under /v3/
 	// (--enable-grpc-gateway=false).
 	DisableGateway bool
@@ -174,6 +180,7 @@ func NewServer(m Member, opts Options) *Server {
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
 	pb.RegisterMaintenanceServer(s.grpc, &maintenanceServer{s: s})
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
+	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	// Lock and Election are clients of the services above (package coord).
 	s.conns = append(s.conns, coord.Register(s.grpc))
 	return s
@@ -337,6 +344,9 @@ func (s *Server) guardUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	if requiresLeader(ctx) && s.m.Leader() == 0 {
 		return nil, rpctypes.ErrGRPCNoLeader
 	}
+	if err := s.authorizeMethod(ctx, info.FullMethod, req); err != nil {
+		return nil, err
+	}
 	if s.m.IsLearner() {
 		switch r := req.(type) {
 		case *pb.StatusRequest:
@@ -357,6 +367,9 @@ func (s *Server) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	}
 	if s.m.IsLearner() && info.FullMethod != "/etcdserverpb.Maintenance/Snapshot" {
 		return rpctypes.ErrGRPCNotSupportedForLearner
+	}
+	if err := s.authorizeMethod(ss.Context(), info.FullMethod, nil); err != nil {
+		return err
 	}
 	ss, done, err := s.watchLeader(ss)
 	if err != nil {

@@ -115,6 +115,12 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) {
 	if len(key) == 0 {
 		key = []byte{0} // the smallest key, as etcd does
 	}
+	if c.StartRevision >= 0 {
+		if reason := w.s.watchCancelReason(w.stream.Context(), key, end); reason != "" {
+			w.sendCtrl(&pb.WatchResponse{Header: w.s.header(0), WatchId: -1, Created: true, Canceled: true, CancelReason: reason})
+			return
+		}
+	}
 	o := mvcc.WatchOptions{ID: c.WatchId, Key: key, End: end, StartRev: c.StartRevision, PrevKV: c.PrevKv}
 	for _, f := range c.Filters {
 		switch f {

@@ -18,6 +18,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/mvcc"
@@ -44,12 +45,14 @@ type Applier struct {
 	lessor  *lease.Lessor
 	alarms  *Alarms
 	members *membership.Cluster
+	auth    *auth.Store
 }
 
-// New returns an Applier over the store, leases, alarms and member list.
-// members may be nil for tests that apply no membership entries.
-func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms, members *membership.Cluster) *Applier {
-	return &Applier{store: store, lessor: lessor, alarms: alarms, members: members}
+// New returns an Applier over the store, leases, alarms, member list and
+// auth state. members and as may be nil for tests that apply no
+// membership or auth entries (nil as: every request is allowed).
+func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms, members *membership.Cluster, as *auth.Store) *Applier {
+	return &Applier{store: store, lessor: lessor, alarms: alarms, members: members, auth: as}
 }
 
 // Apply applies req, the entry at Raft index. An error return means the
@@ -57,7 +60,15 @@ func New(store *mvcc.Store, lessor *lease.Lessor, alarms *Alarms, members *membe
 // failures are in Result.Err.
 func (a *Applier) Apply(index uint64, req *pb.InternalRaftRequest) (*Result, error) {
 	t := a.store.Write()
-	res := a.dispatch(t, req)
+	if a.auth != nil && auth.IsAuthRequest(req) {
+		return a.applyAuth(t, index, req)
+	}
+	var res *Result
+	if err := a.checkAuth(t, req); err != nil {
+		res = &Result{Err: err}
+	} else {
+		res = a.dispatch(t, req)
+	}
 	if res.Err != nil {
 		// A failed request leaves no trace. Requests are checked before
 		// they write, but a transaction can still fail half-way (a put
@@ -74,6 +85,60 @@ func (a *Applier) Apply(index uint64, req *pb.InternalRaftRequest) (*Result, err
 		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)
 	}
 	return res, nil
+}
+
+// applyAuth applies an auth entry; the auth state in memory changes once
+// the batch is committed.
+func (a *Applier) applyAuth(t *mvcc.TxnWrite, index uint64, req *pb.InternalRaftRequest) (*Result, error) {
+	resp, commit, err := a.auth.Apply(t.Batch(), index, req)
+	if err != nil {
+		t.Abort()
+		if err := a.ApplyNoop(index); err != nil {
+			return nil, err
+		}
+		return &Result{Err: err}, nil
+	}
+	if err := t.End(index); err != nil {
+		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)
+	}
+	if commit != nil {
+		commit()
+	}
+	return &Result{Resp: resp}, nil
+}
+
+// checkAuth makes etcd's apply-time permission checks of a write, as the
+// user and auth revision the proposer put in the entry's header.
+func (a *Applier) checkAuth(t *mvcc.TxnWrite, req *pb.InternalRaftRequest) error {
+	if a.auth == nil || !a.auth.Enabled() {
+		return nil
+	}
+	var ai auth.Info
+	if req.Header != nil {
+		ai = auth.Info{User: req.Header.Username, Revision: req.Header.AuthRevision}
+	}
+	leaseKeys := func(id int64) [][]byte {
+		if !a.lessor.Exists(id) {
+			return nil
+		}
+		keys, err := a.lessor.Keys(t.Batch(), id)
+		if err != nil {
+			// Unreadable: refuse rather than allow.
+			return [][]byte{nil}
+		}
+		return keys
+	}
+	switch {
+	case req.Put != nil:
+		return a.auth.CheckPut(ai, req.Put, leaseKeys)
+	case req.DeleteRange != nil:
+		return a.auth.CheckDeleteRange(ai, req.DeleteRange)
+	case req.Txn != nil:
+		return a.auth.CheckTxn(ai, req.Txn, leaseKeys)
+	case req.LeaseRevoke != nil:
+		return a.auth.CheckLeaseKeys(ai, leaseKeys(req.LeaseRevoke.ID), auth.Write)
+	}
+	return nil
 }
 
 // ApplyNoop records that index was applied without changing anything

@@ -45,7 +45,7 @@ func newMember(t *testing.T) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &member{t: t, store: store, lessor: lessor, a: apply.New(store, lessor, alarms, nil)}
+	return &member{t: t, store: store, lessor: lessor, a: apply.New(store, lessor, alarms, nil, nil)}
 }
 
 // apply applies one entry; an error return (the member must stop) fails

@@ -116,6 +116,15 @@ type Config struct {
 	// (--listen-metrics-urls); an https one uses ClientTLS, as in etcd.
 	ListenMetricsURLs []url.URL
 
+	// AuthToken is --auth-token: "simple" (default) or
+	// "jwt,pub-key=...,priv-key=...,sign-method=...,ttl=...".
+	AuthToken string
+	// AuthTokenTTL is how long a simple token lives unused
+	// (--auth-token-ttl, default 300s).
+	AuthTokenTTL time.Duration
+	// BcryptCost hashes passwords (--bcrypt-cost, default 10).
+	BcryptCost int
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -167,6 +176,9 @@ func NewConfig() *Config {
 		HeartbeatInterval:        100 * time.Millisecond,
 		ElectionTimeout:          1000 * time.Millisecond,
 		LogLevel:                 "info",
+		AuthToken:                "simple",
+		AuthTokenTTL:             300 * time.Second,
+		BcryptCost:               10,
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 		StrictReconfigCheck:         true,

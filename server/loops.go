@@ -121,7 +121,10 @@ func (s *Server) leaseExpiryLoop() {
 				defer func() { <-sem }()
 				ctx, cancel := context.WithTimeout(context.Background(), s.requestTimeout())
 				defer cancel()
-				if _, err := s.Propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}}); err != nil {
+				// As root, as etcd does: with auth on, an expired lease goes
+				// whoever may write its keys.
+				req := &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: id}, Header: s.asRoot()}
+				if _, err := s.Propose(ctx, req); err != nil {
 					s.lg.Warn("server: revoke expired lease", "lease", fmt.Sprintf("%x", id), "err", err)
 				}
 			}(id)

@@ -78,7 +78,10 @@ func (s *Server) requestTimeout() time.Duration {
 // result. The apply loop answers it on this member.
 func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*apply.Result, error) {
 	id := s.ids.next()
-	req.Header = &pb.RequestHeader{ID: id}
+	if req.Header == nil {
+		req.Header = &pb.RequestHeader{}
+	}
+	req.Header.ID = id
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cairnkv/cairn/api"
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/mvcc"
@@ -42,6 +43,7 @@ type Server struct {
 	store     *mvcc.Store
 	lessor    *lease.Lessor
 	alarms    *apply.Alarms
+	auth      *auth.Store
 	members   *membership.Cluster
 	applier   *apply.Applier
 	node      *raftnode.Node
@@ -146,6 +148,13 @@ func start(cfg *Config) (s *Server, err error) {
 	if s.members, err = membership.Load(s.eng); err != nil {
 		return nil, err
 	}
+	tokens, err := newTokenProvider(cfg, s.waitAppliedIndex)
+	if err != nil {
+		return nil, err
+	}
+	if s.auth, err = auth.Load(s.eng, auth.Options{BcryptCost: cfg.BcryptCost, Tokens: tokens, Logger: lg}); err != nil {
+		return nil, err
+	}
 	if p := s.store.PendingRestore(); p != "" {
 		lg.Warn("server: finishing a snapshot restore a crash interrupted", "snapshot", p)
 		if err := s.restoreFrom(p); err != nil {
@@ -159,7 +168,7 @@ func start(cfg *Config) (s *Server, err error) {
 	}
 	s.noteMembership()
 	info := s.info
-	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members)
+	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members, s.auth)
 	s.ids = newIDGenerator(info.MemberID, time.Now())
 	s.waits = newWaitRegistry()
 	s.applied = newAppliedNotifier(s.store.AppliedIndex())
@@ -261,6 +270,7 @@ func start(cfg *Config) (s *Server, err error) {
 		ProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
 		EnablePprof:            cfg.EnablePprof,
 		ElectionTimeout:        cfg.ElectionTimeout,
+		ClientCertAuth:         cfg.ClientTLS != nil && cfg.ClientTLS.ClientCertAuth,
 		DisableGateway:         !cfg.EnableGRPCGateway,
 		MaxConcurrentStreams:   cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:       cfg.GRPCKeepAliveMinTime,
@@ -432,6 +442,9 @@ func (s *Server) Lessor() *lease.Lessor { return s.lessor }
 
 // Alarms is the alarm set.
 func (s *Server) Alarms() *apply.Alarms { return s.alarms }
+
+// Auth is the member's users, roles and tokens.
+func (s *Server) Auth() *auth.Store { return s.auth }
 
 // Members lists the cluster's members as the Cluster API shows them.
 func (s *Server) Members() []*pb.Member {

@@ -96,6 +96,9 @@ func (s *Server) restoreFrom(path string) error {
 	if err := s.members.Reload(s.eng); err != nil {
 		return err
 	}
+	if err := s.auth.Reload(s.eng); err != nil {
+		return err
+	}
 	s.syncPeers()
 	s.noteMembership()
 	s.lg.Info("server: restored the store from a snapshot", "path", path, "revision", s.store.Rev(), "applied", s.store.AppliedIndex())

@@ -175,6 +175,11 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	case s.electionMs > maxElectionMs:
 		return nil, fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than %vms", s.electionMs, maxElectionMs)
 	}
+	cfg.AuthTokenTTL = time.Duration(s.authTokenTTL) * time.Second
+	cfg.BcryptCost = int(s.bcryptCost)
+	if kind, _, _ := strings.Cut(cfg.AuthToken, ","); kind != "simple" && kind != "jwt" {
+		return nil, fmt.Errorf("unknown token type %q", kind)
+	}
 	cfg.HeartbeatInterval = time.Duration(s.heartbeatMs) * time.Millisecond
 	cfg.ElectionTimeout = time.Duration(s.electionMs) * time.Millisecond
 

@@ -58,6 +58,9 @@ type fileConfig struct {
 	SelfSignedCertValidity uint           `yaml:"self-signed-cert-validity"`
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
 
+	AuthToken             string  `yaml:"auth-token"`
+	AuthTokenTTL          *uint   `yaml:"auth-token-ttl"`
+	BcryptCost            *uint   `yaml:"bcrypt-cost"`
 	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
 	EnableGRPCGateway     *bool   `yaml:"enable-grpc-gateway"`
 	MaxConcurrentStreams  *uint32 `yaml:"max-concurrent-streams"`
@@ -185,6 +188,15 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.WatchProgressNotifyInterval > 0 {
 		cfg.WatchProgressNotifyInterval = time.Duration(fc.WatchProgressNotifyInterval)
+	}
+	if fc.AuthToken != "" {
+		cfg.AuthToken = fc.AuthToken
+	}
+	if fc.AuthTokenTTL != nil {
+		s.authTokenTTL = *fc.AuthTokenTTL
+	}
+	if fc.BcryptCost != nil {
+		s.bcryptCost = *fc.BcryptCost
 	}
 	if fc.EnableGRPCGateway != nil {
 		cfg.EnableGRPCGateway = *fc.EnableGRPCGateway

@@ -23,6 +23,8 @@ type settings struct {
 	initialCluster string
 	heartbeatMs    uint
 	electionMs     uint
+	authTokenTTL   uint // seconds, as etcd's flag
+	bcryptCost     uint
 
 	// set names each setting given explicitly, by flag, environment
 	// variable or config-file key: some defaults depend on it.
@@ -45,6 +47,8 @@ func newSettings() *settings {
 		initialCluster: initialClusterFromName(cfg.Name, cfg.InitialAdvertisePeerURLs),
 		heartbeatMs:    uint(cfg.HeartbeatInterval / time.Millisecond),
 		electionMs:     uint(cfg.ElectionTimeout / time.Millisecond),
+		authTokenTTL:   uint(cfg.AuthTokenTTL / time.Second),
+		bcryptCost:     uint(cfg.BcryptCost),
 		set:            map[string]bool{},
 		refused:        map[string]string{},
 	}
@@ -148,6 +152,11 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 
 	// security
 	registerTLS(fs, &s.tls, def)
+	str(&cfg.AuthToken, "auth-token", "Specify auth token specific options.")
+	fs.UintVar(&s.bcryptCost, "bcrypt-cost", s.bcryptCost, "Specify bcrypt algorithm cost factor for auth password hashing.")
+	def("bcrypt-cost")
+	fs.UintVar(&s.authTokenTTL, "auth-token-ttl", s.authTokenTTL, "The lifetime in seconds of the auth token.")
+	def("auth-token-ttl")
 
 	// not settings
 	fs.StringVar(&c.configFile, "config-file", "", "Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")

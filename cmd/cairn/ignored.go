@@ -25,7 +25,6 @@ import (
 //     compaction-sleep-interval, downgrade-check-time,
 //     warning-apply-duration,
 //     warning-unary-request-duration.
-//   - Auth: auth-token, auth-token-ttl, bcrypt-cost.
 //   - Misc: feature-gates, v2-deprecation, discovery-fallback and the
 //     discovery client settings (discovery-cert, -key, -cacert, -user,
 //     -password, -dial-timeout, -request-timeout, -keepalive-*,
@@ -82,7 +81,6 @@ var ignoredFlags = concat(
 		"compaction-batch-limit", "compaction-sleep-interval",
 		"downgrade-check-time",
 		"warning-apply-duration", "warning-unary-request-duration",
-		"auth-token", "auth-token-ttl", "bcrypt-cost",
 		"feature-gates", "v2-deprecation", "discovery-fallback",
 		"discovery-cert", "discovery-key", "discovery-cacert",
 		"discovery-user", "discovery-password", "discovery-dial-timeout",
