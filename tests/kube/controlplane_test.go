@@ -23,7 +23,7 @@ const opTimeout = 30 * time.Second
 // TestControlPlaneSingleMember runs kube-apiserver on a one-member cluster
 // and scripts a kubectl workflow against it.
 func TestControlPlaneSingleMember(t *testing.T) {
-	c := startCluster(t, 1)
+	c := startCluster(t, 1, plaintext)
 	a := startAPIServer(t, c)
 	runWorkflow(t, a, "single", nil)
 	checkMetrics(t, a)
@@ -38,7 +38,7 @@ func TestControlPlaneSingleMember(t *testing.T) {
 // behind it, so the killed member, while it is down, falls behind the
 // leader's log and is brought back with a snapshot.
 func TestControlPlaneLeaderKill(t *testing.T) {
-	c := startCluster(t, 3, "--snapshot-count=100", "--snapshot-catchup-entries=20")
+	c := startCluster(t, 3, plaintext, "--snapshot-count=100", "--snapshot-catchup-entries=20")
 	a := startAPIServer(t, c)
 	var killed *member
 	var cmWatch *kubeWatch
