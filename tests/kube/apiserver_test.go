@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,28 +40,28 @@ type apiServer struct {
 
 // apiServerArgs are the kube-apiserver flags the test uses (and the README
 // documents): everything on loopback, a static token, no authorization,
-// and etcd at etcdServers. dir holds the keys, the token file and the
-// self-signed serving certificate.
-func apiServerArgs(dir string, port int, etcdServers string) []string {
-	return []string{
-		"--etcd-servers=" + etcdServers,
+// and etcd as etcdFlags say (--etcd-servers and, over TLS, --etcd-cafile,
+// --etcd-certfile and --etcd-keyfile). dir holds the keys, the token file
+// and the self-signed serving certificate.
+func apiServerArgs(dir string, port int, etcdFlags []string) []string {
+	return append(slices.Clone(etcdFlags),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		// The endpoint reconciler refuses a loopback advertise address;
 		// with one API server there is nothing to reconcile.
 		"--endpoint-reconciler-type=none",
 		fmt.Sprintf("--secure-port=%d", port),
-		"--cert-dir=" + filepath.Join(dir, "certs"),
+		"--cert-dir="+filepath.Join(dir, "certs"),
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
-		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
+		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode=AlwaysAllow",
 		// Without a controller manager, nothing creates a namespace's
 		// "default" service account; the test creates it itself, so the
 		// ServiceAccount admission plugin stays on.
-	}
+	)
 }
 
 // startAPIServer starts kube-apiserver against the cluster and waits until
@@ -103,7 +104,7 @@ current-context: cairn
 		t.Fatal(err)
 	}
 	a.proc = startProc(t, "kube-apiserver", filepath.Join(logDir(t), "kube-apiserver.log"),
-		filepath.Join(bin, "kube-apiserver"), append(apiServerArgs(dir, port, c.clientURLs()), extra...)...)
+		filepath.Join(bin, "kube-apiserver"), append(apiServerArgs(dir, port, c.apiServerFlags()), extra...)...)
 	start := time.Now()
 	if err := a.waitReady(2 * time.Minute); err != nil {
 		t.Fatalf("kube-apiserver did not become ready: %v", err)

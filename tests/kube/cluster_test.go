@@ -2,7 +2,9 @@ package kube
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,39 +53,95 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// transport is how the members, kube-apiserver and the test's own
+// client talk to each other.
+type transport string
+
+const (
+	// plaintext is etcd's defaults: http:// client and peer URLs on
+	// 127.0.0.1, no certificates.
+	plaintext transport = "plaintext"
+	// kubeadmTLS is the command line of kubeadm's etcd static pod
+	// (cmd/kubeadm/app/phases/etcd/local.go): mutual TLS on the client
+	// and peer URLs with the certificates of kubeadmPKI, each member
+	// listening for clients on 127.0.0.1 and on its node's address, and a
+	// plaintext metrics URL on 127.0.0.1 for the kubelet's probes.
+	// kube-apiserver connects with apiserver-etcd-client, the test with
+	// healthcheck-client.
+	kubeadmTLS transport = "kubeadm-mtls"
+)
+
+// transports are the variants the control-plane tests run in.
+var transports = []transport{plaintext, kubeadmTLS}
+
 // member is one member of the key-value cluster, run as a process.
 type member struct {
-	name      string
-	dataDir   string
+	name    string
+	dataDir string
+	// clientURL is the advertised client URL, which the test's own
+	// client uses; localURL is the 127.0.0.1 listener that kubeadm's
+	// kube-apiserver uses (--etcd-servers=https://127.0.0.1:2379).
+	// With plaintext they are the same.
 	clientURL string
+	localURL  string
 	peerURL   string
-	logPath   string
-	args      []string
-	proc      *proc
+	// metricsURL is --listen-metrics-urls, where the kubelet probes the
+	// member (kubeadmTLS only).
+	metricsURL string
+	// pki is the member's node's kubeadm pki directory and tls the
+	// healthcheck-client configuration (kubeadmTLS only).
+	pki     string
+	tls     *tls.Config
+	logPath string
+	args    []string
+	proc    *proc
 }
 
 // cluster is n members started with one --initial-cluster, as an etcd
 // cluster would be.
 type cluster struct {
-	members []*member
+	transport transport
+	members   []*member
 }
 
 // startCluster starts n members with fresh data directories on loopback,
-// with extra flags added to each, and waits until each answers the
-// Maintenance Status RPC.
-func startCluster(t *testing.T, n int, extra ...string) *cluster {
+// talking over tr, and waits until each answers the Maintenance Status
+// RPC (and, with kubeadmTLS, the kubelet's probes). extra are flags that
+// replace the member's flag of the same name or are added, as kubeadm's
+// etcd.local.extraArgs do.
+func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 	t.Helper()
 	dir := t.TempDir()
-	c := &cluster{}
+	c := &cluster{transport: tr}
+	var pki *kubeadmPKI
+	if tr == kubeadmTLS {
+		pki = newKubeadmPKI(t)
+	}
 	var initial []string
 	for i := range n {
-		m := &member{
-			name:      fmt.Sprintf("m%d", i),
-			clientURL: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-			peerURL:   fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		}
+		m := &member{name: fmt.Sprintf("m%d", i)}
 		m.dataDir = filepath.Join(dir, m.name+".data")
 		m.logPath = filepath.Join(logDir(t), m.name+".log")
+		switch tr {
+		case plaintext:
+			m.clientURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+			m.localURL = m.clientURL
+			m.peerURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+		case kubeadmTLS:
+			// Each member stands for a control plane node with its own
+			// address (any 127/8 address is loopback on Linux) and its
+			// own certificates, issued by the one etcd CA.
+			nodeIP := net.IPv4(127, 0, 0, byte(2+i))
+			port := freePort(t, nodeIP.String())
+			m.clientURL = fmt.Sprintf("https://%s:%d", nodeIP, port)
+			m.localURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+			m.peerURL = fmt.Sprintf("https://%s:%d", nodeIP, freePort(t, nodeIP.String()))
+			m.metricsURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+			m.pki = pki.writeNode(t, filepath.Join(dir, m.name+".node"), m.name, nodeIP)
+			m.tls = clientTLS(t, m.pki, etcdHealthcheckCert, etcdHealthcheckKey)
+		default:
+			t.Fatalf("unknown transport %q", tr)
+		}
 		initial = append(initial, m.name+"="+m.peerURL)
 		c.members = append(c.members, m)
 	}
@@ -91,7 +149,6 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 		m.args = []string{
 			"--name=" + m.name,
 			"--data-dir=" + m.dataDir,
-			"--listen-client-urls=" + m.clientURL,
 			"--advertise-client-urls=" + m.clientURL,
 			"--listen-peer-urls=" + m.peerURL,
 			"--initial-advertise-peer-urls=" + m.peerURL,
@@ -99,7 +156,26 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 			"--initial-cluster-token=kube-" + filepath.Base(dir),
 			"--initial-cluster-state=new",
 		}
-		m.args = append(m.args, extra...)
+		if tr == plaintext {
+			m.args = append(m.args, "--listen-client-urls="+m.clientURL)
+		} else {
+			m.args = append(m.args,
+				"--listen-client-urls="+m.localURL+","+m.clientURL,
+				"--cert-file="+filepath.Join(m.pki, etcdServerCert),
+				"--key-file="+filepath.Join(m.pki, etcdServerKey),
+				"--trusted-ca-file="+filepath.Join(m.pki, etcdCACert),
+				"--client-cert-auth=true",
+				"--peer-cert-file="+filepath.Join(m.pki, etcdPeerCert),
+				"--peer-key-file="+filepath.Join(m.pki, etcdPeerKey),
+				"--peer-trusted-ca-file="+filepath.Join(m.pki, etcdCACert),
+				"--peer-client-cert-auth=true",
+				"--snapshot-count=10000",
+				"--listen-metrics-urls="+m.metricsURL,
+				"--feature-gates=InitialCorruptCheck=true",
+				"--watch-progress-notify-interval=5s",
+			)
+		}
+		m.args = setFlags(m.args, extra)
 		m.start(t)
 	}
 	for _, m := range c.members {
@@ -107,7 +183,26 @@ func startCluster(t *testing.T, n int, extra ...string) *cluster {
 			t.Fatalf("member %s did not become ready: %v", m.name, err)
 		}
 	}
+	if tr == kubeadmTLS {
+		c.waitProbes(t, 10*time.Second)
+	}
 	return c
+}
+
+// setFlags returns args with each --name=value of extra replacing the
+// flag of the same name, or appended if there is none.
+func setFlags(args, extra []string) []string {
+	args = slices.Clone(args)
+	for _, e := range extra {
+		name, _, _ := strings.Cut(e, "=")
+		i := slices.IndexFunc(args, func(a string) bool { return a == name || strings.HasPrefix(a, name+"=") })
+		if i >= 0 {
+			args[i] = e
+		} else {
+			args = append(args, e)
+		}
+	}
+	return args
 }
 
 // start (re)starts the member's process with its flags and data directory.
@@ -116,22 +211,42 @@ func (m *member) start(t *testing.T) {
 	m.proc = startProc(t, "member "+m.name, m.logPath, serverBinary, m.args...)
 }
 
-// clientURLs is the --etcd-servers value for kube-apiserver.
-func (c *cluster) clientURLs() string {
+// apiServerFlags are kube-apiserver's flags for reaching the cluster:
+// every member's 127.0.0.1 listener (a kubeadm kube-apiserver lists only
+// its own node's member; listing all lets it survive the leader kill)
+// and, with kubeadmTLS, the etcd CA and apiserver-etcd-client of the
+// first member's node.
+func (c *cluster) apiServerFlags() []string {
 	var urls []string
 	for _, m := range c.members {
-		urls = append(urls, m.clientURL)
+		urls = append(urls, m.localURL)
 	}
-	return strings.Join(urls, ",")
+	flags := []string{"--etcd-servers=" + strings.Join(urls, ",")}
+	if c.transport == kubeadmTLS {
+		pki := c.members[0].pki
+		flags = append(flags,
+			"--etcd-cafile="+filepath.Join(pki, etcdCACert),
+			"--etcd-certfile="+filepath.Join(pki, apiserverEtcdCert),
+			"--etcd-keyfile="+filepath.Join(pki, apiserverEtcdKey),
+		)
+	}
+	return flags
+}
+
+// client returns a client of the member alone (its advertised URL), with
+// the healthcheck-client certificate under kubeadmTLS.
+func (m *member) client() (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{m.clientURL},
+		DialTimeout: 2 * time.Second,
+		TLS:         m.tls,
+		Logger:      zap.NewNop(),
+	})
 }
 
 // status asks the member itself for its Maintenance Status.
 func (m *member) status(ctx context.Context) (*clientv3.StatusResponse, error) {
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{m.clientURL},
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-	})
+	cli, err := m.client()
 	if err != nil {
 		return nil, err
 	}

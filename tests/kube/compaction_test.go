@@ -13,7 +13,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // TestControlPlaneCompaction lets kube-apiserver's compactor (a Txn on
@@ -24,7 +23,7 @@ import (
 // the key-value server (a Range at a revision) instead of being answered
 // from the watch cache's snapshots, which outlive etcd's compaction.
 func TestControlPlaneCompaction(t *testing.T) {
-	c := startCluster(t, 1)
+	c := startCluster(t, 1, plaintext)
 	a := startAPIServer(t, c, "--etcd-compaction-interval=3s", "--feature-gates=ListFromCacheSnapshot=false")
 	ns := "compact"
 	step := a.stepper(t)
@@ -115,7 +114,7 @@ func (a *apiServer) mustGet(t *testing.T, path string) (int, string) {
 // kube-apiserver recorded in compact_rev_key.
 func waitCompacted(t *testing.T, m *member, rev int64, timeout time.Duration) int64 {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.clientURL}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cli, err := m.client()
 	if err != nil {
 		t.Fatal(err)
 	}

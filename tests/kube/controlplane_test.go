@@ -21,24 +21,37 @@ import (
 const opTimeout = 30 * time.Second
 
 // TestControlPlaneSingleMember runs kube-apiserver on a one-member cluster
-// and scripts a kubectl workflow against it.
+// and scripts a kubectl workflow against it, in plaintext and over
+// kubeadm's mutual TLS.
 func TestControlPlaneSingleMember(t *testing.T) {
-	c := startCluster(t, 1)
-	a := startAPIServer(t, c)
-	runWorkflow(t, a, "single", nil)
-	checkMetrics(t, a)
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) {
+			c := startCluster(t, 1, tr)
+			a := startAPIServer(t, c)
+			runWorkflow(t, a, "single", nil)
+			checkMetrics(t, a)
+		})
+	}
 }
 
 // TestControlPlaneLeaderKill runs the workflow on a three-member cluster
 // and SIGKILLs the leader in the middle of it: kubectl must keep working
 // after a few seconds, and the killed member must catch up when it is
-// restarted.
+// restarted. It runs in plaintext and over kubeadm's mutual TLS, where
+// the surviving members must also pass the kubelet's probes once a new
+// leader is elected, and the restarted one once it has caught up.
 //
 // The members snapshot their state every 100 entries and keep only 20
 // behind it, so the killed member, while it is down, falls behind the
 // leader's log and is brought back with a snapshot.
 func TestControlPlaneLeaderKill(t *testing.T) {
-	c := startCluster(t, 3, "--snapshot-count=100", "--snapshot-catchup-entries=20")
+	for _, tr := range transports {
+		t.Run(string(tr), func(t *testing.T) { testLeaderKill(t, tr) })
+	}
+}
+
+func testLeaderKill(t *testing.T, tr transport) {
+	c := startCluster(t, 3, tr, "--snapshot-count=100", "--snapshot-catchup-entries=20")
 	a := startAPIServer(t, c)
 	var killed *member
 	var cmWatch *kubeWatch
@@ -60,6 +73,9 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 		}
 		newLeader := c.leader(t)
 		t.Logf("new leader %s", newLeader.name)
+		if tr == kubeadmTLS {
+			c.waitProbes(t, 10*time.Second)
+		}
 		time.Sleep(time.Second)
 		created = wr.stop()
 	})
@@ -75,6 +91,9 @@ func TestControlPlaneLeaderKill(t *testing.T) {
 	}
 	a.retry(t, opTimeout, configMap("ha", "after-restart"), "apply", "-f", "-")
 	c.waitConverged(t, 30*time.Second)
+	if tr == kubeadmTLS {
+		c.waitProbes(t, 10*time.Second)
+	}
 	out, _ := a.retry(t, opTimeout, "", "get", "configmaps", "-n", "ha", "-o", "name")
 	for _, want := range []string{"configmap/after-kill", "configmap/after-restart"} {
 		if !strings.Contains(out, want) {

@@ -16,7 +16,7 @@ import (
 // checks that an event (stored with a lease of --event-ttl) expires.
 func TestControlPlaneLargeListAndRestart(t *testing.T) {
 	const n = 1500
-	c := startCluster(t, 1)
+	c := startCluster(t, 1, plaintext)
 	// ListFromCacheSnapshot off: exact-revision lists go to the server.
 	args := []string{"--feature-gates=ListFromCacheSnapshot=false", "--event-ttl=5s"}
 	a := startAPIServer(t, c, args...)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -122,28 +123,37 @@ var (
 	ports   = map[int]bool{}
 )
 
-// freePort returns a loopback port below 32768 (the machine's ephemeral
-// range starts there) that is free now and not yet handed out by this test
-// binary. The start is random so that parallel runs rarely collide.
-func freePort(t *testing.T) int {
+// freePort returns a port below 32768 (the machine's ephemeral range
+// starts there) that is free now on 127.0.0.1 and on each of the other
+// loopback addresses in also, and not yet handed out by this test binary.
+// The start is random so that parallel runs rarely collide.
+func freePort(t *testing.T, also ...string) int {
 	t.Helper()
 	portsMu.Lock()
 	defer portsMu.Unlock()
+	hosts := append([]string{"127.0.0.1"}, also...)
 	for range 1000 {
 		p := 20000 + rand.IntN(12000)
-		if ports[p] {
+		if ports[p] || !portFree(hosts, p) {
 			continue
 		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		l.Close()
 		ports[p] = true
 		return p
 	}
-	t.Fatal("no free loopback port in 20000-32000")
+	t.Fatalf("no free port in 20000-32000 on %v", hosts)
 	return 0
+}
+
+// portFree reports whether port can be listened on at every one of hosts.
+func portFree(hosts []string, port int) bool {
+	for _, h := range hosts {
+		l, err := net.Listen("tcp", net.JoinHostPort(h, strconv.Itoa(port)))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
 
 // kubeBinDir is where install.sh put kube-apiserver and kubectl:

@@ -13,5 +13,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 KUBE_BIN_DIR="$("$here/install.sh" | tail -n 1)"
 export KUBE_BIN_DIR
 
+# The test runs in tests/kube; a relative binary is the caller's.
+if [[ -n "${CAIRN_KUBE_SERVER_BINARY:-}" ]]; then
+	CAIRN_KUBE_SERVER_BINARY="$(realpath "$CAIRN_KUBE_SERVER_BINARY")"
+	export CAIRN_KUBE_SERVER_BINARY
+fi
+
 cd "$here"
 go test -count=1 -timeout 20m "$@" ./...
