@@ -24,7 +24,8 @@ var authErrors = []struct{ err, grpc error }{
 	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
 	{auth.ErrPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven},
 	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
-	{auth.ErrNoPasswordUser, rpctypes.ErrGRPCAuthFailed},
+	// auth.ErrNoPasswordUser is left unmapped, as etcd leaves it: code
+	// Unknown with the auth package's words.
 	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
 	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
 	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},

@@ -26,6 +26,7 @@ var methodNeeds = map[string]int{
 	"/etcdserverpb.Maintenance/HashKV":     needRoot,
 	"/etcdserverpb.Maintenance/MoveLeader": needRoot,
 	"/etcdserverpb.Maintenance/Downgrade":  needRoot,
+	"/etcdserverpb.Cluster/MemberList":     needUser,
 	"/etcdserverpb.Cluster/MemberAdd":      needRoot,
 	"/etcdserverpb.Cluster/MemberRemove":   needRoot,
 	"/etcdserverpb.Cluster/MemberUpdate":   needRoot,

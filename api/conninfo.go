@@ -21,6 +21,9 @@ import (
 type tlsPassthrough struct{}
 
 func (tlsPassthrough) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if c.LocalAddr().Network() == "pipe" {
+		return c, internalAuthInfo{}, nil
+	}
 	tc := tlsConnOf(c)
 	if tc == nil {
 		return c, nil, nil
@@ -47,6 +50,32 @@ func (tlsPassthrough) Info() credentials.ProtocolInfo {
 func (p tlsPassthrough) Clone() credentials.TransportCredentials { return p }
 
 func (tlsPassthrough) OverrideServerName(string) error { return nil }
+
+// internalAuthInfo marks a connection made in memory by the member's own
+// services (package coord); no network connection has it.
+type internalAuthInfo struct{}
+
+func (internalAuthInfo) AuthType() string { return "cairn-internal" }
+
+// forwardedCN carries, on an internal connection only, the certificate
+// user of the call a service is making requests for.
+const forwardedCN = "cairn-forwarded-cn"
+
+// identity is the metadata that says who makes the call in ctx, for the
+// requests a service makes on its behalf (coord.Register).
+func identity(ctx context.Context) metadata.MD {
+	in, _ := metadata.FromIncomingContext(ctx)
+	out := metadata.MD{}
+	for _, k := range []string{"token", "authorization"} {
+		if v := in.Get(k); len(v) > 0 {
+			out.Set(k, v...)
+		}
+	}
+	if cn := ClientCommonName(ctx); cn != "" {
+		out.Set(forwardedCN, cn)
+	}
+	return out
+}
 
 // tlsConnOf finds the TLS connection under the wrappers route adds.
 func tlsConnOf(c net.Conn) *tls.Conn {
@@ -92,6 +121,13 @@ func markGateway() []grpc.DialOption {
 func ClientCommonName(ctx context.Context) string {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.AuthInfo == nil {
+		return ""
+	}
+	if _, ok := p.AuthInfo.(internalAuthInfo); ok {
+		md, _ := metadata.FromIncomingContext(ctx)
+		if v := md.Get(forwardedCN); len(v) == 1 {
+			return v[0]
+		}
 		return ""
 	}
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)

@@ -182,7 +182,7 @@ func NewServer(m Member, opts Options) *Server {
 	pb.RegisterClusterServer(s.grpc, &clusterServer{s: s})
 	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	// Lock and Election are clients of the services above (package coord).
-	s.conns = append(s.conns, coord.Register(s.grpc))
+	s.conns = append(s.conns, coord.Register(s.grpc, identity))
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 )
 
 // loopback is a net.Listener whose connections are in-memory pipes dialed
@@ -64,11 +65,25 @@ func (l *loopback) dial(ctx context.Context, _ string) (net.Conn, error) {
 // new services once a Serve has begun, and the caller may still be
 // registering them.
 type client struct {
-	gs   *grpc.Server
-	l    *loopback
-	once sync.Once
-	c    *clientv3.Client
-	err  error
+	gs       *grpc.Server
+	l        *loopback
+	identity func(ctx context.Context) metadata.MD
+	once     sync.Once
+	c        *clientv3.Client
+	err      error
+}
+
+// forward adds the incoming caller's identity to an outgoing call.
+func (c *client) forward(ctx context.Context) context.Context {
+	if c.identity == nil {
+		return ctx
+	}
+	md := c.identity(ctx)
+	if len(md) == 0 {
+		return ctx
+	}
+	out, _ := metadata.FromOutgoingContext(ctx)
+	return metadata.NewOutgoingContext(ctx, metadata.Join(out, md))
 }
 
 func (c *client) get() (*clientv3.Client, error) {
@@ -79,6 +94,12 @@ func (c *client) get() (*clientv3.Client, error) {
 			DialOptions: []grpc.DialOption{
 				grpc.WithContextDialer(c.l.dial),
 				grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+					return invoker(c.forward(ctx), method, req, reply, cc, opts...)
+				}),
+				grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+					return streamer(c.forward(ctx), desc, cc, method, opts...)
+				}),
 			},
 			MaxCallRecvMsgSize: 1<<31 - 1,
 			// Errors reach the RPC caller; the client has nothing to add.
