@@ -91,6 +91,21 @@ type Cluster struct {
 	proxies []*peerProxy // by member index, with Config.Proxy
 	// clientProxies are by member index, with Config.ClientProxy.
 	clientProxies []*tcpProxy
+
+	credMu         sync.Mutex
+	user, password string // see SetCredentials
+}
+
+// SetCredentials makes every client the harness makes from now on (its
+// own, for Status and WaitLeader, and Client's) authenticate as user,
+// for a cluster whose test has turned auth on.
+func (c *Cluster) SetCredentials(user, password string) {
+	c.credMu.Lock()
+	c.user, c.password = user, password
+	c.credMu.Unlock()
+	for _, m := range c.Members {
+		m.dropAdminClient()
+	}
 }
 
 // startAttempts bounds how often New picks new ports when another process

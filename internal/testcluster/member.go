@@ -105,6 +105,17 @@ func (m *Member) Status(ctx context.Context) (*clientv3.StatusResponse, error) {
 	return cli.Status(ctx, m.ClientURL)
 }
 
+// dropAdminClient closes the kept admin client, so the next one is made
+// with the cluster's current credentials.
+func (m *Member) dropAdminClient() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.admin != nil {
+		m.admin.Close()
+		m.admin = nil
+	}
+}
+
 // adminClient is the harness's own client of this member alone, kept
 // for the life of the cluster.
 func (m *Member) adminClient() (*clientv3.Client, error) {
@@ -400,11 +411,14 @@ func (m *Member) waitReady(timeout time.Duration, giveUp <-chan struct{}) error 
 	if p == nil {
 		return fmt.Errorf("testcluster: member %s was not launched", m.Name)
 	}
-	cli, err := m.c.clientFor([]string{m.ClientURL}, time.Second)
-	if err != nil {
-		return fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
-	}
-	defer cli.Close()
+	// With credentials the client authenticates as it is made, which
+	// fails until the member serves: it is made in the loop.
+	var cli *clientv3.Client
+	defer func() {
+		if cli != nil {
+			cli.Close()
+		}
+	}()
 
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -417,11 +431,19 @@ func (m *Member) waitReady(timeout time.Duration, giveUp <-chan struct{}) error 
 		if time.Now().After(deadline) {
 			return fmt.Errorf("testcluster: member %s not ready within %v: last error: %v", m.Name, timeout, lastErr)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		lastErr = ready(ctx, cli, m.ClientURL)
-		cancel()
-		if lastErr == nil {
-			return nil
+		if cli == nil {
+			var err error
+			if cli, err = m.c.clientFor([]string{m.ClientURL}, time.Second); err != nil {
+				cli, lastErr = nil, fmt.Errorf("testcluster: client for member %s: %w", m.Name, err)
+			}
+		}
+		if cli != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			lastErr = ready(ctx, cli, m.ClientURL)
+			cancel()
+			if lastErr == nil {
+				return nil
+			}
 		}
 		select {
 		case <-p.done:
@@ -473,6 +495,9 @@ func isAddrInUse(err error) bool {
 // clientFor is a client of endpoints, over TLS in a TLS cluster.
 func (c *Cluster) clientFor(endpoints []string, dialTimeout time.Duration) (*clientv3.Client, error) {
 	cfg := clientv3.Config{Endpoints: endpoints, DialTimeout: dialTimeout, Logger: zap.NewNop()}
+	c.credMu.Lock()
+	cfg.Username, cfg.Password = c.user, c.password
+	c.credMu.Unlock()
 	if c.cfg.TLS != nil {
 		tc, err := c.cfg.TLS.ClientConfig()
 		if err != nil {
