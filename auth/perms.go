@@ -27,14 +27,19 @@ func cmpEnd(a, b []byte) int {
 
 // spanSet is the union of a user's granted intervals of one kind (read or
 // write), merged into disjoint spans sorted by begin: a check is a binary
-// search, not a walk of every permission.
-type spanSet []span
+// search, not a walk of every permission. The grants as given are kept
+// too, for the one query merging cannot answer as etcd does (an inverted
+// range).
+type spanSet struct {
+	merged []span
+	raw    []span
+}
 
 // newSpanSet merges ss (touching spans merge, as etcd's interval tree
 // treats them as contiguous).
 func newSpanSet(ss []span) spanSet {
 	slices.SortFunc(ss, func(a, b span) int { return bytes.Compare(a.begin, b.begin) })
-	var out spanSet
+	var out []span
 	for _, s := range ss {
 		if n := len(out); n > 0 && cmpEnd(out[n-1].end, s.begin) >= 0 {
 			if cmpEnd(s.end, out[n-1].end) > 0 {
@@ -44,13 +49,13 @@ func newSpanSet(ss []span) spanSet {
 		}
 		out = append(out, s)
 	}
-	return out
+	return spanSet{merged: out, raw: ss}
 }
 
 // containing returns the span holding key, if any.
 func (set spanSet) containing(key []byte) (span, bool) {
 	// The last span whose begin is <= key.
-	i, _ := slices.BinarySearchFunc(set, key, func(s span, k []byte) int {
+	i, _ := slices.BinarySearchFunc(set.merged, key, func(s span, k []byte) int {
 		if bytes.Compare(s.begin, k) <= 0 {
 			return -1
 		}
@@ -59,7 +64,7 @@ func (set spanSet) containing(key []byte) (span, bool) {
 	if i == 0 {
 		return span{}, false
 	}
-	s := set[i-1]
+	s := set.merged[i-1]
 	if cmpEnd(s.end, key) <= 0 {
 		return span{}, false
 	}
@@ -74,20 +79,19 @@ func (set spanSet) allowsKey(key []byte) bool {
 
 // allowsRange reports whether every key of [key, end) is granted; an end
 // of "\x00" means every key from key on. As etcd's interval tree decides
-// it for an inverted range (end <= key), such a range is allowed when a
-// granted span holds key and begins before end.
+// it for an inverted or empty range (end <= key), such a range is allowed
+// when one grant begins before end and ends after key.
 func (set spanSet) allowsRange(key, end []byte) bool {
 	if isFromKey(end) {
 		end = nil
 	}
-	s, ok := set.containing(key)
-	if !ok {
-		return false
-	}
 	if len(end) > 0 && bytes.Compare(end, key) <= 0 {
-		return bytes.Compare(s.begin, end) < 0
+		return slices.ContainsFunc(set.raw, func(s span) bool {
+			return bytes.Compare(s.begin, end) < 0 && cmpEnd(s.end, key) > 0
+		})
 	}
-	return cmpEnd(s.end, end) >= 0
+	s, ok := set.containing(key)
+	return ok && cmpEnd(s.end, end) >= 0
 }
 
 func isFromKey(end []byte) bool { return len(end) == 1 && end[0] == 0 }
