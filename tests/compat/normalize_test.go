@@ -107,7 +107,8 @@ func (n *normalizer) normalize(out string) string {
 	n.learnLeases(out)
 
 	out = strings.ReplaceAll(out, n.clientURL, "<client-url>")
-	out = strings.ReplaceAll(out, strings.TrimPrefix(n.clientURL, "http://"), "<client-addr>")
+	_, clientAddr, _ := strings.Cut(n.clientURL, "://")
+	out = strings.ReplaceAll(out, clientAddr, "<client-addr>")
 	out = strings.ReplaceAll(out, n.peerURL, "<peer-url>")
 	out = replaceID(out, n.memberID, "<member-id>")
 	out = replaceID(out, n.clusterID, "<cluster-id>")

@@ -77,6 +77,23 @@ func TestNormalizeReplacesOnlyWhatVaries(t *testing.T) {
 	}
 }
 
+// TestNormalizeHTTPSClientURL pins the TLS run's addresses: the https
+// client URL, and its host:port where etcdctl was sent plaintext to it.
+func TestNormalizeHTTPSClientURL(t *testing.T) {
+	n := &normalizer{clientURL: "https://127.0.0.1:41579", peerURL: "https://127.0.0.1:41580", memberID: sampleMember, clusterID: sampleCluster}
+	in := "https://127.0.0.1:41579 is unhealthy: failed to commit proposal: context deadline exceeded\n" +
+		"Failed to get the status of endpoint https://127.0.0.1:41579 (context deadline exceeded)\n" +
+		"ec1314ea52838568, started, compat, https://127.0.0.1:41580, https://127.0.0.1:41579, false\n" +
+		"dial tcp 127.0.0.1:41579: connect: connection refused"
+	want := "<client-url> is unhealthy: failed to commit proposal: context deadline exceeded\n" +
+		"Failed to get the status of endpoint <client-url> (context deadline exceeded)\n" +
+		"<member-id>, started, compat, <peer-url>, <client-url>, false\n" +
+		"dial tcp <client-addr>: connect: connection refused"
+	if got := n.normalize(in); got != want {
+		t.Errorf("normalize:\n got: %s\nwant: %s", got, want)
+	}
+}
+
 // TestNormalizeMapsLeasesByFirstAppearance pins that leases are numbered in
 // the order a run first shows them, in any of etcdctl's forms.
 func TestNormalizeMapsLeasesByFirstAppearance(t *testing.T) {

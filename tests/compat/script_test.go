@@ -23,6 +23,14 @@ type step struct {
 	// sortLines sorts stdout after normalisation, for replies whose order
 	// etcd does not define (lease list).
 	sortLines bool
+	// env are VAR=value entries added to etcdctl's environment; endpoint,
+	// when set, replaces the server's client URL in --endpoints. Both may
+	// use {{NAME}} as args do.
+	env      []string
+	endpoint string
+	// refusal marks a step the server refuses at the TLS handshake; see
+	// lostAlertRace.
+	refusal bool
 }
 
 func ctl(args ...string) step { return step{args: args} }
@@ -31,6 +39,9 @@ func (s step) in(stdin string) step           { s.stdin = stdin; return s }
 func (s step) grants(name string) step        { s.capture = name; return s }
 func (s step) sorted() step                   { s.sortLines = true; return s }
 func (s step) streamFor(d time.Duration) step { s.watch = d; return s }
+func (s step) withEnv(kv ...string) step      { s.env = kv; return s }
+func (s step) at(endpoint string) step        { s.endpoint = endpoint; return s }
+func (s step) refused() step                  { s.refusal = true; return s }
 
 // watchTime is how long a watch runs: replayed events arrive at once.
 const watchTime = 2 * time.Second

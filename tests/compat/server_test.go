@@ -23,6 +23,9 @@ type server struct {
 	peerURL   string
 	logPath   string
 	etcdctl   string
+	// tlsDir, when set, holds the PKI (pki_test.go) the server was started
+	// with: its URLs are https and clients need a certificate.
+	tlsDir string
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the process has exited
@@ -66,34 +69,56 @@ func freePorts(t *testing.T, base, n int) int {
 
 // startServer starts bin as a single-member cluster with a fresh data
 // directory, with the same etcd flags whichever binary it is, and waits
-// until etcdctl can read its status. The process is stopped by PID when
-// the test ends.
-func startServer(t *testing.T, name, bin, etcdctl string, port int) *server {
+// until etcdctl can read its status. With tlsDir (a directory written by
+// writePKI) both URLs are https and the server requires client
+// certificates, as kubeadm configures etcd. The process is stopped by PID
+// when the test ends.
+func startServer(t *testing.T, name, bin, etcdctl string, port int, tlsDir string) *server {
 	t.Helper()
 	dir := t.TempDir()
+	scheme := "http"
+	if tlsDir != "" {
+		scheme = "https"
+	}
 	s := &server{
 		name:      name,
-		clientURL: fmt.Sprintf("http://127.0.0.1:%d", port),
-		peerURL:   fmt.Sprintf("http://127.0.0.1:%d", port+1),
+		clientURL: fmt.Sprintf("%s://127.0.0.1:%d", scheme, port),
+		peerURL:   fmt.Sprintf("%s://127.0.0.1:%d", scheme, port+1),
 		logPath:   filepath.Join(dir, name+".log"),
 		etcdctl:   etcdctl,
+		tlsDir:    tlsDir,
 		exited:    make(chan struct{}),
 	}
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin,
+	args := []string{
 		"--name=compat",
-		"--data-dir="+filepath.Join(dir, "data"),
-		"--listen-client-urls="+s.clientURL,
-		"--advertise-client-urls="+s.clientURL,
-		"--listen-peer-urls="+s.peerURL,
-		"--initial-advertise-peer-urls="+s.peerURL,
-		"--initial-cluster=compat="+s.peerURL,
+		"--data-dir=" + filepath.Join(dir, "data"),
+		"--listen-client-urls=" + s.clientURL,
+		"--advertise-client-urls=" + s.clientURL,
+		"--listen-peer-urls=" + s.peerURL,
+		"--initial-advertise-peer-urls=" + s.peerURL,
+		"--initial-cluster=compat=" + s.peerURL,
 		"--initial-cluster-token=compat",
 		"--initial-cluster-state=new",
-	)
+	}
+	if tlsDir != "" {
+		pki := func(f string) string { return filepath.Join(tlsDir, f) }
+		args = append(args,
+			"--cert-file="+pki(pkiServerCert),
+			"--key-file="+pki(pkiServerKey),
+			"--client-cert-auth",
+			"--trusted-ca-file="+pki(pkiCA),
+			"--client-crl-file="+pki(pkiCRL),
+			"--peer-cert-file="+pki(pkiServerCert),
+			"--peer-key-file="+pki(pkiServerKey),
+			"--peer-trusted-ca-file="+pki(pkiCA),
+			"--peer-client-cert-auth",
+		)
+	}
+	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
@@ -141,7 +166,11 @@ func (s *server) waitReady(timeout time.Duration) error {
 			return fmt.Errorf("process exited: %v", s.cmd.ProcessState)
 		default:
 		}
-		r := s.etcdctlRun([]string{"endpoint", "status", "-w", "json"}, "", 0)
+		c := call{args: []string{"endpoint", "status", "-w", "json"}}
+		if s.tlsDir != "" {
+			c.args = append(expand(tlsGoodClient, map[string]string{"PKI": s.tlsDir}), c.args...)
+		}
+		r := s.etcdctlRun(c)
 		if r.exit == "0" {
 			var st []struct {
 				Status struct {
@@ -180,23 +209,40 @@ type result struct {
 	exit string
 }
 
-// etcdctlRun runs etcdctl against the server. With a timeout, the command
-// is a stream (watch) that is killed after that long, and its output so far
-// is the result.
-func (s *server) etcdctlRun(args []string, stdin string, timeout time.Duration) result {
+// call is one etcdctl invocation.
+type call struct {
+	args  []string
+	stdin string
+	// endpoint replaces the server's client URL in --endpoints.
+	endpoint string
+	// env is added to etcdctl's (otherwise ETCD*-free) environment.
+	env []string
+	// stream, when set, makes the command a stream (watch) that is killed
+	// after that long; its output so far is the result.
+	stream time.Duration
+}
+
+// etcdctlRun runs etcdctl against the server. Later --dial-timeout and
+// --command-timeout flags in c.args override the defaults given here.
+func (s *server) etcdctlRun(c call) result {
 	ctx := context.Background()
+	timeout := c.stream
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	full := append([]string{"--endpoints=" + s.clientURL, "--dial-timeout=2s", "--command-timeout=5s"}, args...)
+	endpoint := s.clientURL
+	if c.endpoint != "" {
+		endpoint = c.endpoint
+	}
+	full := append([]string{"--endpoints=" + endpoint, "--dial-timeout=2s", "--command-timeout=5s"}, c.args...)
 	cmd := exec.CommandContext(ctx, s.etcdctl, full...)
-	cmd.Env = cleanEnv()
+	cmd.Env = append(cleanEnv(), c.env...)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Stdin = strings.NewReader(stdin)
+	cmd.Stdin = strings.NewReader(c.stdin)
 	err := cmd.Run()
 	r := result{stdout: stdout.String(), stderr: stderr.String(), exit: "0"}
 	var ee *exec.ExitError
