@@ -66,6 +66,29 @@ func clusterPKI(t *testing.T) *testcluster.TLS {
 		ClientCertFile: client.CertFile, ClientKeyFile: client.KeyFile}
 }
 
+// enableCertAuth turns auth on with the client certificate's CN
+// ("client", a user with no password) holding the root role, so every
+// request of the scenario is authenticated by certificate and every
+// write's permission is checked when it is applied.
+func enableCertAuth(t *testing.T, cli *clientv3.Client) {
+	ctx, cancel := context.WithTimeout(t.Context(), recoverTimeout)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "robustness"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error {
+			_, err := cli.UserAddWithOptions(ctx, "client", "", &clientv3.UserAddOptions{NoPassword: true})
+			return err
+		},
+		func() error { _, err := cli.UserGrantRole(ctx, "client", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatalf("robustness: enable auth: %v", err)
+		}
+	}
+}
+
 // kvClient is one sequential client of the workload: one request at a
 // time, each recorded in the history.
 type kvClient struct {

@@ -118,7 +118,8 @@ func TestCutClient(t *testing.T) {
 }
 
 // TestMutualTLS: leader and follower kills and client cuts with every
-// connection, client and peer, over mutual TLS.
+// connection, client and peer, over mutual TLS, and auth on: every client
+// is the user its certificate names (see enableCertAuth).
 func TestMutualTLS(t *testing.T) {
 	check(t, runScenario(t, scenario{name: "mtls", faults: []fault{faultKillLeader, faultCutClient, faultKillFollower}, tls: true}))
 }
@@ -239,6 +240,9 @@ func runScenario(t *testing.T, sc scenario) *report {
 	})
 	c.WaitLeader(t)
 	newClient := func(t *testing.T, endpoints []string) *clientv3.Client { return newClientTLS(t, tf, endpoints) }
+	if sc.tls {
+		enableCertAuth(t, newClient(t, c.Endpoints()))
+	}
 	r := &run{t: t, c: c, admin: newClient(t, c.Endpoints()), removed: make(map[string]bool)}
 	ctx, cancel := context.WithTimeout(t.Context(), recoverTimeout)
 	init, err := readState(ctx, r.admin)
