@@ -244,7 +244,7 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 		}
 	}
 	defer stopAll()
-	members, tlsRow := 0, false
+	members, tlsRow, authRow := 0, false, false
 	var pki *benchPKI
 	for _, w := range ws {
 		if w.tls && pki == nil {
@@ -253,7 +253,7 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 				return err
 			}
 		}
-		if len(clusters) == 0 || members != w.members || w.members > 1 || tlsRow != w.tls {
+		if len(clusters) == 0 || members != w.members || w.members > 1 || tlsRow != w.tls || authRow != w.auth {
 			stopAll()
 			for _, t := range order {
 				if t.noop && (w.members > 1 || !w.ceiling) {
@@ -272,8 +272,13 @@ func runRound(ctx context.Context, o options, benchmark string, targets []target
 					return err
 				}
 				clusters[t.name] = cl
+				if w.auth {
+					if err := cl.enableAuth(ctx); err != nil {
+						return fmt.Errorf("%s: %w", t.name, err)
+					}
+				}
 			}
-			members, tlsRow = w.members, w.tls
+			members, tlsRow, authRow = w.members, w.tls, w.auth
 		}
 		for _, t := range order {
 			cl := clusters[t.name]

@@ -40,12 +40,53 @@ type cluster struct {
 	// presents the client certificate.
 	pki *benchPKI
 	tls *tls.Config
+	// auth: auth is on and clients authenticate as benchUser.
+	auth bool
 }
 
 // clientConfig is a clientv3 config for the cluster's endpoints (over TLS
 // for a TLS row).
 func (cl *cluster) clientConfig() clientv3.Config {
-	return clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: cl.tls}
+	cfg := clientv3.Config{Endpoints: cl.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(), TLS: cl.tls}
+	if cl.auth {
+		cfg.Username, cfg.Password = benchUser, benchPassword
+	}
+	return cfg
+}
+
+// The user of the auth rows.
+const (
+	benchUser     = "bench"
+	benchPassword = "bench-pw"
+)
+
+// enableAuth makes root, a role granting read-write on every key, a user
+// holding it, and turns auth on; from then on the cluster's clients
+// authenticate as that user.
+func (cl *cluster) enableAuth(ctx context.Context) error {
+	c, err := clientv3.New(cl.clientConfig())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, step := range []func() error{
+		func() error { _, err := c.UserAdd(ctx, "root", "root-pw"); return err },
+		func() error { _, err := c.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := c.RoleAdd(ctx, "bench"); return err },
+		func() error {
+			_, err := c.RoleGrantPermission(ctx, "bench", "\x00", "\x00", clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := c.UserAdd(ctx, benchUser, benchPassword); return err },
+		func() error { _, err := c.UserGrantRole(ctx, benchUser, "bench"); return err },
+		func() error { _, err := c.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			return fmt.Errorf("enable auth: %w", err)
+		}
+	}
+	cl.auth = true
+	return nil
 }
 
 // running holds every process the harness started and has not yet reaped,

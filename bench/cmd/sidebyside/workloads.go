@@ -37,6 +37,10 @@ type workload struct {
 	// tls runs the row with mutual TLS on client and peer URLs, the same
 	// certificates for every target.
 	tls bool
+	// auth runs the row with auth on, as a user whose role grants
+	// read-write on every key (not root, whose requests skip the
+	// permission lookup).
+	auth bool
 	// fixedRate is set when the tool paces the requests (watch-latency's
 	// --put-rate), so throughput is the same for every target and the
 	// ratio column compares latencies instead.
@@ -134,6 +138,20 @@ func workloads() []workload {
 			total: 40000, setup: putKeys("bench-key", 1), tls: true,
 		},
 		{
+			name:     "put, 100 clients, auth on",
+			describe: "as put, 100 clients, with auth on: the benchmark authenticates as a user holding a role that grants read-write on every key (simple tokens; each request's token resolved and its permission checked)",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"put", "--key-size=8", "--val-size=256", "--key-space-size=100000"},
+			total: 20000, auth: true,
+		},
+		{
+			name:     "range, auth on",
+			describe: "as range 1 key, linearizable, with auth on as above",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"range", "bench-key", "--consistency=l"},
+			total: 40000, setup: putKeys("bench-key", 1), auth: true,
+		},
+		{
 			name:     "put, 100 clients, 3 members",
 			describe: "as put, 100 clients, against a 3-member cluster on loopback, clients spread over all three endpoints",
 			members:  3, conns: 10, clients: 100,
@@ -159,6 +177,9 @@ func (w workload) benchArgs(endpoints []string, scale float64, pki *benchPKI) []
 	}
 	if pki != nil {
 		args = append(args, pki.benchFlags()...)
+	}
+	if w.auth {
+		args = append(args, "--user="+benchUser+":"+benchPassword)
 	}
 	args = append(args, w.args...)
 	return append(args, flag+"="+strconv.Itoa(total))
