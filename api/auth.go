@@ -161,7 +161,7 @@ func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest
 		return nil, toGRPC(err)
 	}
 	for {
-		rev, err := as.CheckPassword(r.Name, r.Password)
+		rev, err := as.CheckPassword(ctx, r.Name, r.Password)
 		if err != nil {
 			return nil, toGRPC(err)
 		}
@@ -181,7 +181,7 @@ func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest
 func (a *authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
 	req := &pb.AuthUserAddRequest{Name: r.Name, Options: r.Options}
 	if r.Options == nil || !r.Options.NoPassword {
-		h, err := a.s.m.Auth().HashPassword(r.Password)
+		h, err := a.s.m.Auth().HashPassword(ctx, r.Password)
 		if err != nil {
 			return nil, toGRPC(err)
 		}
@@ -193,7 +193,7 @@ func (a *authServer) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb
 func (a *authServer) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
 	req := &pb.AuthUserChangePasswordRequest{Name: r.Name, HashedPassword: r.HashedPassword}
 	if r.Password != "" {
-		h, err := a.s.m.Auth().HashPassword(r.Password)
+		h, err := a.s.m.Auth().HashPassword(ctx, r.Password)
 		if err != nil {
 			return nil, toGRPC(err)
 		}

@@ -3,10 +3,14 @@ package auth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/authpb"
+
+	"github.com/cairnkv/cairn/storage"
 )
 
 // etcdContains is etcd's interval-tree rule, written out over unmerged
@@ -156,4 +160,41 @@ func FuzzTokens(f *testing.F) {
 			t.Fatalf("token %q resolved to %q", tok, user)
 		}
 	})
+}
+
+// TestPasswordChecksQueue: with every hash slot taken, a password check
+// waits for one (and gives up with its context) rather than running.
+func TestPasswordChecksQueue(t *testing.T) {
+	eng := newTestEngine(t)
+	s, err := Load(eng, Options{BcryptCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	s.enabled = true
+	s.users = map[string]*authpb.User{"u": {Name: []byte("u"), Password: []byte("x")}}
+	s.mu.Unlock()
+	for range cap(hashSlots) {
+		hashSlots <- struct{}{}
+	}
+	defer func() {
+		for range cap(hashSlots) {
+			<-hashSlots
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.CheckPassword(ctx, "u", "pw"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("check with no free slot: %v, want to wait until its deadline", err)
+	}
+}
+
+func newTestEngine(t *testing.T) storage.Engine {
+	t.Helper()
+	eng, err := storage.OpenPebble(t.TempDir(), storage.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
 }

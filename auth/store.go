@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -203,8 +204,14 @@ func (s *Store) BcryptCost() int { return s.opts.BcryptCost }
 // UserChangePassword request (base64 of the bcrypt hash, as etcd puts it
 // in the log entry). It is slow on purpose and runs on the caller's
 // goroutine.
-func (s *Store) HashPassword(password string) (string, error) {
+func (s *Store) HashPassword(ctx context.Context, password string) (string, error) {
+	select {
+	case hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), s.opts.BcryptCost)
+	<-hashSlots
 	if err != nil {
 		return "", err
 	}
@@ -212,8 +219,10 @@ func (s *Store) HashPassword(password string) (string, error) {
 }
 
 // CheckPassword checks name's password on the caller's goroutine and
-// returns the auth revision it was checked at.
-func (s *Store) CheckPassword(name, password string) (uint64, error) {
+// returns the auth revision it was checked at. At most one check fewer
+// than the cores runs at a time (hashSlots): a flood of Authenticate
+// calls uses every core but one, and the write path keeps that one.
+func (s *Store) CheckPassword(ctx context.Context, name, password string) (uint64, error) {
 	s.mu.RLock()
 	enabled, u, rev := s.enabled, s.users[name], s.rev
 	s.mu.RUnlock()
@@ -225,11 +234,22 @@ func (s *Store) CheckPassword(name, password string) (uint64, error) {
 	case u.Options != nil && u.Options.NoPassword:
 		return 0, ErrNoPasswordUser
 	}
-	if bcrypt.CompareHashAndPassword(u.Password, []byte(password)) != nil {
+	select {
+	case hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	err := bcrypt.CompareHashAndPassword(u.Password, []byte(password))
+	<-hashSlots
+	if err != nil {
 		return 0, ErrAuthFailed
 	}
 	return rev, nil
 }
+
+// hashSlots bounds the bcrypt computations running at once to one fewer
+// than the cores (at least one), for password checks and new hashes.
+var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
 // NewTokenPrefix is the random part of a simple token, made by the
 // member that proposes an Authenticate entry.

@@ -342,8 +342,16 @@ func runWorkload(ctx context.Context, benchmark string, cl *cluster, w workload,
 	}
 	cl.resetPeakRSS()
 	cpuBefore := cl.cpuSeconds()
+	stopBackground := func() {}
+	if w.background != nil {
+		bctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); w.background(bctx, cl) }()
+		stopBackground = func() { cancel(); <-done }
+	}
 	cmd := exec.CommandContext(ctx, benchmark, w.benchArgs(cl.endpoints, scale, cl.pki)...)
 	out, err := cmd.CombinedOutput()
+	stopBackground()
 	serverCPU := cl.cpuSeconds() - cpuBefore
 	if err := os.MkdirAll(outDir, 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join(outDir, slug(w.name)+".txt"), out, 0o644)

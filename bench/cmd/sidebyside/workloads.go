@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -41,6 +42,9 @@ type workload struct {
 	// read-write on every key (not root, whose requests skip the
 	// permission lookup).
 	auth bool
+	// background, when set, runs beside the benchmark tool for the whole
+	// run (another load the row measures the tool's requests under).
+	background func(ctx context.Context, cl *cluster)
 	// fixedRate is set when the tool paces the requests (watch-latency's
 	// --put-rate), so throughput is the same for every target and the
 	// ratio column compares latencies instead.
@@ -152,6 +156,13 @@ func workloads() []workload {
 			total: 40000, setup: putKeys("bench-key", 1), auth: true,
 		},
 		{
+			name:     "put, 1 client, Authenticate flood",
+			describe: "as put, 1 client, with auth on, while 16 other clients call Authenticate (bcrypt cost 10) back to back: password checks must not hold up writes",
+			members:  1, conns: 1, clients: 1,
+			args:  []string{"put", "--key-size=8", "--val-size=256", "--sequential-keys", "--key-space-size=100000"},
+			total: 1500, auth: true, background: authenticateFlood(16),
+		},
+		{
 			name:     "put, 100 clients, 3 members",
 			describe: "as put, 100 clients, against a 3-member cluster on loopback, clients spread over all three endpoints",
 			members:  3, conns: 10, clients: 100,
@@ -183,6 +194,29 @@ func (w workload) benchArgs(endpoints []string, scale float64, pki *benchPKI) []
 	}
 	args = append(args, w.args...)
 	return append(args, flag+"="+strconv.Itoa(total))
+}
+
+// authenticateFlood calls Authenticate from n clients in a loop until ctx
+// ends.
+func authenticateFlood(n int) func(context.Context, *cluster) {
+	return func(ctx context.Context, cl *cluster) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				cfg := cl.clientConfig()
+				cfg.Username, cfg.Password = "", ""
+				c, err := clientv3.New(cfg)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				for ctx.Err() == nil {
+					_, _ = c.Authenticate(ctx, benchUser, benchPassword)
+				}
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // putKeys writes n keys (or the single key prefix when n is 1) with
