@@ -56,7 +56,7 @@ func TestClientCommonNameThroughTheRouter(t *testing.T) {
 				if err != nil {
 					return
 				}
-				go route(c, grpcL, httpL)
+				go route(c, grpcL, httpL, nil)
 			}
 		}()
 	}

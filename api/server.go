@@ -269,12 +269,19 @@ func (s *Server) ServeClient(l Listener) {
 		case HTTPOnly:
 			go httpL.deliver(c)
 		default:
-			go route(c, grpcL, httpL)
+			go route(c, grpcL, httpL, s.logRejected)
 		}
 	}
 	grpcL.Close()
 	httpL.Close()
 	wg.Wait()
+}
+
+// logRejected logs a connection refused at the TLS handshake (untrusted,
+// expired or revoked certificate, plaintext on a TLS port), with etcd's
+// words.
+func (s *Server) logRejected(c net.Conn, err error) {
+	s.lg.Warn("rejected connection on client endpoint", "remote-addr", c.RemoteAddr().String(), "error", err.Error())
 }
 
 // track registers hs (and the gateway's connection) to be closed by Stop;
@@ -381,12 +388,15 @@ func (s *Server) guardStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 
 var http2Preface = []byte("PRI * HTTP/2.0")
 
-func route(c net.Conn, grpcL, httpL *chanListener) {
+func route(c net.Conn, grpcL, httpL *chanListener, rejected func(net.Conn, error)) {
 	br := bufio.NewReaderSize(c, 64)
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	head, err := br.Peek(len(http2Preface))
 	_ = c.SetReadDeadline(time.Time{})
 	if err != nil && len(head) == 0 {
+		if rejected != nil && tlsConnOf(c) != nil && !errors.Is(err, io.EOF) {
+			rejected(c, err)
+		}
 		c.Close()
 		return
 	}

@@ -205,6 +205,9 @@ func TestTLSRefusedClientCertificates(t *testing.T) {
 	if err := dial(p.healthcheck); err == nil {
 		t.Fatal("revoked certificate accepted")
 	}
+	if !strings.Contains(m.Logs(), "rejected connection on client endpoint") {
+		t.Fatal("the refused handshakes were not logged with etcd's words")
+	}
 	if !testcluster.Reference() && !strings.Contains(m.Logs(), "tls: reloaded from disk") {
 		t.Fatal("the CRL reload was not logged")
 	}
