@@ -68,7 +68,7 @@ func FuzzEscape(f *testing.F) {
 		if !bytes.Equal(back, k) {
 			t.Fatalf("round trip of %q gave %q", k, back)
 		}
-		b := appendLine(nil, Entry{Method: "/etcdserverpb.KV/Put", Key: k, RangeEnd: k}, "m")
+		b := appendEntry(nil, Entry{Method: "/etcdserverpb.KV/Put", Key: k, RangeEnd: k}, "m")
 		if !utf8.Valid(b) || !json.Valid(b) {
 			t.Fatalf("line for key %q is not valid UTF-8 JSON: %q", k, b)
 		}

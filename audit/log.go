@@ -193,7 +193,6 @@ func (l *Log) Close() error {
 func (l *Log) write() {
 	defer close(l.done)
 	var (
-		enc      = newEncoder()
 		buf      []byte
 		reported uint64 // drops already written to the log as a "dropped" line
 		failed   uint64 // lines lost to write errors, not yet reported
@@ -202,7 +201,7 @@ func (l *Log) write() {
 	)
 	appendDrops := func() {
 		if n := l.dropped.Load(); n > reported {
-			buf = enc.appendEvent(buf, time.Now(), l.cfg.Member, eventDropped, n-reported)
+			buf = appendEvent(buf, time.Now(), l.cfg.Member, eventDropped, n-reported)
 			reported = n
 		}
 	}
@@ -225,7 +224,7 @@ func (l *Log) write() {
 		if !ok {
 			break
 		}
-		buf = enc.appendEntry(buf, e, l.cfg.Member)
+		buf = appendEntry(buf, e, l.cfg.Member)
 		lines := 1
 	gather:
 		for len(buf) < maxBatch {
@@ -235,7 +234,7 @@ func (l *Log) write() {
 					open = false
 					break gather
 				}
-				buf = enc.appendEntry(buf, e, l.cfg.Member)
+				buf = appendEntry(buf, e, l.cfg.Member)
 				lines++
 			default:
 				break gather
