@@ -34,9 +34,10 @@
 //   - Reads and watch creations (Entry.Read) are written only with
 //     Config.Reads; skipping them is not a drop. A refused request is
 //     always written, read or not: code PermissionDenied or
-//     Unauthenticated, or any failed call to the Auth service
-//     ("/etcdserverpb.Auth/..." or "/v3/auth/...", where a wrong
-//     password is InvalidArgument).
+//     Unauthenticated; an error that is one of etcd's auth refusals sent
+//     with another code (invalid user or password, empty user name, auth
+//     store revision old); or any failed call to the Auth service
+//     ("/etcdserverpb.Auth/..." or "/v3/auth/...").
 //   - Close writes everything queued before it returns, then syncs.
 //     Between batches the lines are in the OS's page cache, not synced:
 //     a machine crash can lose the last ones.

@@ -201,8 +201,11 @@ func appendFloat(b []byte, f float64) []byte {
 }
 
 // alwaysLogged reports whether e is written even when reads are off: a
-// refusal for lack of permission or of a valid identity, or any failed
-// call to the Auth service (a wrong password is InvalidArgument there).
+// request refused for who sent it. That is code PermissionDenied or
+// Unauthenticated; or one of etcd's auth errors, which etcd sends with
+// other codes (a stale token is InvalidArgument "revision of auth store
+// is old"); or any failed call to the Auth service, where a wrong
+// password is InvalidArgument.
 func alwaysLogged(e *Entry) bool {
 	switch e.Code {
 	case "PermissionDenied", "Unauthenticated":
@@ -210,5 +213,19 @@ func alwaysLogged(e *Entry) bool {
 	case "OK", "":
 		return false
 	}
+	if authRefusals[e.Error] {
+		return true
+	}
 	return strings.HasPrefix(e.Method, "/etcdserverpb.Auth/") || strings.HasPrefix(e.Method, "/v3/auth/")
+}
+
+// authRefusals are etcd's messages (rpctypes) for a request refused
+// because of its credentials, whatever the method. The test checks them
+// against go.etcd.io/etcd/api/v3/v3rpc/rpctypes.
+var authRefusals = map[string]bool{
+	"etcdserver: user name is empty":                                 true,
+	"etcdserver: authentication failed, invalid user ID or password": true,
+	"etcdserver: permission denied":                                  true,
+	"etcdserver: invalid auth token":                                 true,
+	"etcdserver: revision of auth store is old":                      true,
 }

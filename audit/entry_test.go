@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/status"
 )
 
 func TestLineHasTheDocumentedSchema(t *testing.T) {
@@ -135,6 +138,24 @@ func TestAlwaysLogged(t *testing.T) {
 		e := Entry{Method: tc.method, Code: tc.code, Read: true}
 		if got := alwaysLogged(&e); got != tc.want {
 			t.Errorf("alwaysLogged(%s, %s) = %v, want %v", tc.method, tc.code, got, tc.want)
+		}
+	}
+	// etcd's auth errors that arrive with other codes, on any method.
+	for _, err := range []error{
+		rpctypes.ErrGRPCUserEmpty, rpctypes.ErrGRPCAuthFailed, rpctypes.ErrGRPCPermissionDenied,
+		rpctypes.ErrGRPCInvalidAuthToken, rpctypes.ErrGRPCAuthOldRevision,
+	} {
+		st := status.Convert(err)
+		e := Entry{Method: "/etcdserverpb.KV/Range", Code: st.Code().String(), Error: st.Message(), Read: true}
+		if !alwaysLogged(&e) {
+			t.Errorf("a read refused with %q (%s) is not always logged", st.Message(), st.Code())
+		}
+	}
+	for _, err := range []error{rpctypes.ErrGRPCCompacted, rpctypes.ErrGRPCFutureRev} {
+		st := status.Convert(err)
+		e := Entry{Method: "/etcdserverpb.KV/Range", Code: st.Code().String(), Error: st.Message(), Read: true}
+		if alwaysLogged(&e) {
+			t.Errorf("a read failing with %q is logged with reads off", st.Message())
 		}
 	}
 }
