@@ -92,15 +92,15 @@ func (s *Server) checkLeases(ctx context.Context, ids []int64, typ auth.Type) er
 	return nil
 }
 
-// watchCancelReason is the reason a watch is refused at creation, or ""
-// when the caller may read [key, end), with etcd's words.
-func (s *Server) watchCancelReason(ctx context.Context, key, end []byte) string {
+// watchRefusal is why a watch is refused at creation, nil when the
+// caller may read [key, end); its Error() is etcd's cancel reason.
+func (s *Server) watchRefusal(ctx context.Context, key, end []byte) error {
 	_, err := s.authorize(ctx, checkRead(key, end))
 	switch {
 	case err == nil:
-		return ""
+		return nil
 	case err == rpctypes.ErrGRPCInvalidAuthToken, err == rpctypes.ErrGRPCAuthOldRevision, err == rpctypes.ErrGRPCUserEmpty:
-		return err.Error()
+		return err
 	}
-	return rpctypes.ErrGRPCPermissionDenied.Error()
+	return rpctypes.ErrGRPCPermissionDenied
 }

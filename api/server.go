@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/audit"
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/coord"
 	"github.com/cairnkv/cairn/lease"
@@ -103,6 +104,8 @@ type Options struct {
 	// ClientCertAuth lets a verified client certificate's common name
 	// stand for the user when a request has no token (--client-cert-auth).
 	ClientCertAuth bool
+	// Audit, when not nil, receives a line per request (see audit.go).
+	Audit *audit.Log
 	// DisableGateway turns off the JSON gateway under /v3/
 	// (--enable-grpc-gateway=false).
 	DisableGateway bool
@@ -156,8 +159,8 @@ func NewServer(m Member, opts Options) *Server {
 	}
 	gopts := []grpc.ServerOption{
 		grpc.Creds(tlsPassthrough{}),
-		grpc.UnaryInterceptor(s.guardUnary),
-		grpc.StreamInterceptor(s.guardStream),
+		grpc.ChainUnaryInterceptor(s.auditUnary, s.guardUnary),
+		grpc.ChainStreamInterceptor(s.auditStream, s.guardStream),
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31 - 1),
 		grpc.MaxConcurrentStreams(streams),

@@ -115,9 +115,11 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) {
 	if len(key) == 0 {
 		key = []byte{0} // the smallest key, as etcd does
 	}
+	start := time.Now()
 	if c.StartRevision >= 0 {
-		if reason := w.s.watchCancelReason(w.stream.Context(), key, end); reason != "" {
-			w.sendCtrl(&pb.WatchResponse{Header: w.s.header(0), WatchId: -1, Created: true, Canceled: true, CancelReason: reason})
+		if err := w.s.watchRefusal(w.stream.Context(), key, end); err != nil {
+			w.s.auditWatch(w.stream.Context(), key, end, err, start)
+			w.sendCtrl(&pb.WatchResponse{Header: w.s.header(0), WatchId: -1, Created: true, Canceled: true, CancelReason: err.Error()})
 			return
 		}
 	}
@@ -152,6 +154,7 @@ func (w *watchSession) create(c *pb.WatchCreateRequest) {
 		}
 	}
 	w.mu.Unlock()
+	w.s.auditWatch(w.stream.Context(), key, end, toGRPC(err), start)
 	w.sendCtrl(resp)
 }
 

@@ -125,6 +125,15 @@ type Config struct {
 	// BcryptCost hashes passwords (--bcrypt-cost, default 10).
 	BcryptCost int
 
+	// AuditLogPath, when set, writes the audit log there ("-": stderr;
+	// --audit-log-path, Cairn only). It rotates past AuditLogMaxSizeMB
+	// (--audit-log-max-size, default 100; 0 never), keeping
+	// AuditLogMaxBackups files (--audit-log-max-backups, default 5), and
+	// holds reads too with AuditLogReads (--audit-log-reads).
+	AuditLogPath                          string
+	AuditLogMaxSizeMB, AuditLogMaxBackups int
+	AuditLogReads                         bool
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -177,6 +186,8 @@ func NewConfig() *Config {
 		ElectionTimeout:          1000 * time.Millisecond,
 		LogLevel:                 "info",
 		AuthToken:                "simple",
+		AuditLogMaxSizeMB:        100,
+		AuditLogMaxBackups:       5,
 		AuthTokenTTL:             300 * time.Second,
 		BcryptCost:               10,
 

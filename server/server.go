@@ -24,6 +24,7 @@ import (
 
 	"github.com/cairnkv/cairn/api"
 	"github.com/cairnkv/cairn/apply"
+	"github.com/cairnkv/cairn/audit"
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
@@ -44,6 +45,7 @@ type Server struct {
 	lessor    *lease.Lessor
 	alarms    *apply.Alarms
 	auth      *auth.Store
+	audit     *audit.Log
 	members   *membership.Cluster
 	applier   *apply.Applier
 	node      *raftnode.Node
@@ -262,7 +264,12 @@ func start(cfg *Config) (s *Server, err error) {
 		go s.campaignAlone()
 	}
 
+	if s.audit, err = audit.Open(audit.Config{Path: cfg.AuditLogPath, MaxSizeMB: cfg.AuditLogMaxSizeMB, MaxBackups: cfg.AuditLogMaxBackups,
+		Reads: cfg.AuditLogReads, Member: cfg.Name, Logger: lg}); err != nil {
+		return nil, fmt.Errorf("server: audit log: %w", err)
+	}
 	s.api = api.NewServer(s, api.Options{
+		Audit:           s.audit,
 		MaxRequestBytes: int(cfg.MaxRequestBytes),
 		MaxTxnOps:       int(cfg.MaxTxnOps),
 		Logger:          lg,
@@ -385,6 +392,9 @@ func (s *Server) shutdown() {
 		l.Close()
 	}
 	s.wg.Wait()
+	if err := s.audit.Close(); err != nil {
+		s.lg.Error("server: close the audit log", "err", err)
+	}
 	s.closeAll()
 }
 

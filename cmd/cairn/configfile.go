@@ -59,6 +59,10 @@ type fileConfig struct {
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
 
 	AuthToken             string  `yaml:"auth-token"`
+	AuditLogPath          string  `yaml:"audit-log-path"`
+	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
+	AuditLogMaxBackups    *int    `yaml:"audit-log-max-backups"`
+	AuditLogReads         bool    `yaml:"audit-log-reads"`
 	AuthTokenTTL          *uint   `yaml:"auth-token-ttl"`
 	BcryptCost            *uint   `yaml:"bcrypt-cost"`
 	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
@@ -188,6 +192,13 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.WatchProgressNotifyInterval > 0 {
 		cfg.WatchProgressNotifyInterval = time.Duration(fc.WatchProgressNotifyInterval)
+	}
+	cfg.AuditLogPath, cfg.AuditLogReads = fc.AuditLogPath, fc.AuditLogReads
+	if fc.AuditLogMaxSize != nil {
+		cfg.AuditLogMaxSizeMB = *fc.AuditLogMaxSize
+	}
+	if fc.AuditLogMaxBackups != nil {
+		cfg.AuditLogMaxBackups = *fc.AuditLogMaxBackups
 	}
 	if fc.AuthToken != "" {
 		cfg.AuthToken = fc.AuthToken

@@ -157,6 +157,14 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	def("bcrypt-cost")
 	fs.UintVar(&s.authTokenTTL, "auth-token-ttl", s.authTokenTTL, "The lifetime in seconds of the auth token.")
 	def("auth-token-ttl")
+	fs.StringVar(&cfg.AuditLogPath, "audit-log-path", cfg.AuditLogPath, "Cairn only: write the audit log (one JSON line per request) to this file, or '-' for stderr.")
+	fs.IntVar(&cfg.AuditLogMaxSizeMB, "audit-log-max-size", cfg.AuditLogMaxSizeMB, "Cairn only: rotate the audit log when it passes this many megabytes (0: never).")
+	fs.IntVar(&cfg.AuditLogMaxBackups, "audit-log-max-backups", cfg.AuditLogMaxBackups, "Cairn only: rotated audit log files to keep.")
+	fs.BoolVar(&cfg.AuditLogReads, "audit-log-reads", cfg.AuditLogReads, "Cairn only: audit reads and watch creations too (refused requests are always audited).")
+	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads",
+		"snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
+		def(n)
+	}
 
 	// not settings
 	fs.StringVar(&c.configFile, "config-file", "", "Path to the server configuration file. Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")
