@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -287,5 +289,49 @@ func TestAuthCertificateUser(t *testing.T) {
 	// root's token, over the same certificate, wins.
 	if _, err := rootCli.Put(ctx, "r3", "by-token"); err != nil {
 		t.Fatalf("write as root by token over the certificate: %v", err)
+	}
+}
+
+// TestAuthRevocationUnderLoad: readers hammer k1 with tokens issued
+// before a role is revoked and a user deleted; no request sent after the
+// change was acknowledged succeeds.
+func TestAuthRevocationUnderLoad(t *testing.T) {
+	m, admin, ctx := start(t)
+	setupAuth(t, ctx, admin)
+	root := authClient(t, m, "root")
+	raw := newRawAuth(t, m.ClientURL)
+	tokens := []string{raw.token(t, ctx, "ukey", "ukeypw"), raw.token(t, ctx, "ukey", "ukeypw")}
+	var changedAt atomic.Int64 // unix nanos of the acknowledgement, 0 before
+	stale := make(chan string, 100)
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for lctx.Err() == nil {
+				sent := time.Now().UnixNano()
+				got := raw.get(lctx, tokens[i%len(tokens)], "k1")
+				if at := changedAt.Load(); got == "ok" && at != 0 && sent > at {
+					select {
+					case stale <- got:
+					default:
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := root.UserRevokeRole(ctx, "ukey", "rkey"); err != nil {
+		t.Fatal(err)
+	}
+	changedAt.Store(time.Now().UnixNano())
+	time.Sleep(300 * time.Millisecond)
+	if _, err := root.UserDelete(ctx, "ukey"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	wg.Wait()
+	if n := len(stale); n > 0 {
+		t.Fatalf("%d reads sent after the role was revoked succeeded", n)
 	}
 }
