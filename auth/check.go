@@ -2,6 +2,8 @@ package auth
 
 import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairnkv/cairn/internal/failpoint"
 )
 
 // LeaseKeys lists the keys attached to a lease, nil when the lease does
@@ -67,7 +69,11 @@ func (s *Store) checkTxn(ai Info, r *pb.TxnRequest, leaseKeys LeaseKeys) error {
 			return err
 		}
 	}
-	for _, ops := range [][]*pb.RequestOp{r.Success, r.Failure} {
+	branches := [][]*pb.RequestOp{r.Success, r.Failure}
+	if failpoint.Enabled(failpoint.AuthSkipTxnElse) {
+		branches = branches[:1]
+	}
+	for _, ops := range branches {
 		for _, op := range ops {
 			var err error
 			switch v := op.Request.(type) {

@@ -24,4 +24,7 @@ const (
 	// DropWatchEvent drops every hundredth event sent to watchers, so
 	// watch streams have gaps.
 	DropWatchEvent = "dropWatchEvent"
+	// AuthSkipTxnElse checks only the success branch of a Txn's
+	// requests for permission, so a user may write through the other.
+	AuthSkipTxnElse = "authSkipTxnElse"
 )

@@ -307,6 +307,36 @@ func (op matrixOp) want(user string) string {
 // rules.
 func TestAuthPermissionMatrix(t *testing.T) {
 	m, admin, ctx := start(t)
+	if bad := runMatrix(t, ctx, m, admin); len(bad) > 0 {
+		t.Fatalf("%d cells differ:\n%s", len(bad), strings.Join(bad, "\n"))
+	}
+}
+
+// TestAuthMatrixCatchesABug: with a deliberate bug (the permissions of a
+// Txn's else branch go unchecked), the matrix fails exactly on the cells
+// that write through that branch.
+func TestAuthMatrixCatchesABug(t *testing.T) {
+	if testcluster.Reference() {
+		t.Skip("a Cairn failpoint")
+	}
+	t.Parallel()
+	m := testcluster.NewMember(t, testcluster.Config{BuildTags: []string{"cairn_failpoints"}, Env: []string{"CAIRN_FAILPOINTS=authSkipTxnElse"}})
+	ctx := testContext(t)
+	bad := runMatrix(t, ctx, m, m.Client(t))
+	if len(bad) == 0 {
+		t.Fatal("the matrix passed a server that does not check a Txn's else branch")
+	}
+	for _, b := range bad {
+		if !strings.HasPrefix(b, "txn else branch put r3") {
+			t.Errorf("unexpected cell: %s", b)
+		}
+	}
+}
+
+// runMatrix sets up the matrix's roles and users on m, runs every
+// operation as every user and returns the cells that differ from etcd's
+// rules.
+func runMatrix(t *testing.T, ctx context.Context, m *testcluster.Member, admin *clientv3.Client) []string {
 	put(t, ctx, admin, "k1", "v")
 	put(t, ctx, admin, "r3", "v")
 	setupAuth(t, ctx, admin)
@@ -339,9 +369,7 @@ func TestAuthPermissionMatrix(t *testing.T) {
 			}
 		}
 	}
-	if len(bad) > 0 {
-		t.Fatalf("%d cells differ:\n%s", len(bad), strings.Join(bad, "\n"))
-	}
+	return bad
 }
 
 // TestAuthErrors: the refusals of the Auth service itself, in etcd's
