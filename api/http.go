@@ -40,6 +40,7 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 	if s.opts.DisableGateway {
 		s.versionHandler(mux)
 		s.healthHandlers(mux)
+		s.metricsHandler(mux)
 		s.pprofHandlers(mux)
 		return mux, nil, nil
 	}
@@ -68,6 +69,7 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 	mux.Handle("/v3/", gwmux)
 	s.versionHandler(mux)
 	s.healthHandlers(mux)
+	s.metricsHandler(mux)
 	s.pprofHandlers(mux)
 	// Like etcd, accept the older /v3beta and /v3alpha prefixes.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,6 +80,14 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 		}
 		mux.ServeHTTP(w, r)
 	}), conn, nil
+}
+
+// metricsHandler adds /metrics (Prometheus' text format), as etcd serves
+// it on its client and metrics URLs.
+func (s *Server) metricsHandler(mux *http.ServeMux) {
+	if s.opts.Metrics != nil {
+		mux.Handle("/metrics", s.opts.Metrics.Handler())
+	}
 }
 
 // pprofHandlers adds Go's profiles under /debug/pprof/ with --enable-pprof.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cairnkv/cairn/apply"
 	"github.com/cairnkv/cairn/auth"
+	"github.com/cairnkv/cairn/metrics"
 )
 
 type pbInternal = pb.InternalRaftRequest
@@ -59,6 +61,7 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 			return nil, toGRPC(err)
 		}
 	}
+	k.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.MVCCRange })
 	var resp *pb.RangeResponse
 	err := k.s.serveRead(ctx, checkRead(r.Key, r.RangeEnd), func() (err error) {
 		resp, err = k.s.m.Store().Range(ctx, r)
@@ -69,6 +72,13 @@ func (k *kvServer) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResp
 	}
 	k.s.fill(resp.Header)
 	return resp, nil
+}
+
+// count increments the counter pick chooses, when metrics are on.
+func (s *Server) count(pick func(*metrics.Metrics) prometheus.Counter) {
+	if s.opts.Metrics != nil {
+		pick(s.opts.Metrics).Inc()
+	}
 }
 
 // checkRead is the permission check of a read of [key, end).
@@ -115,6 +125,7 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	if err != nil {
 		return nil, err
 	}
+	k.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.MVCCPut })
 	out := resp.(*pb.PutResponse)
 	k.s.fill(out.Header)
 	return out, nil
@@ -128,6 +139,7 @@ func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	k.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.MVCCDelete })
 	out := resp.(*pb.DeleteRangeResponse)
 	k.s.fill(out.Header)
 	return out, nil
@@ -143,6 +155,7 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	if err := checkIntervals(r.Failure); err != nil {
 		return nil, err
 	}
+	k.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.MVCCTxn })
 	if apply.IsReadOnly(r) {
 		if err := k.s.m.LinearizableRead(ctx); err != nil {
 			return nil, toGRPC(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/metrics"
 )
 
 type leaseServer struct {
@@ -35,6 +37,7 @@ func (l *leaseServer) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (
 	if err != nil {
 		return nil, err
 	}
+	l.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.LeaseGranted })
 	out := resp.(*pb.LeaseGrantResponse)
 	l.s.fill(out.Header)
 	return out, nil
@@ -48,6 +51,7 @@ func (l *leaseServer) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest)
 	if err != nil {
 		return nil, err
 	}
+	l.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.LeaseRevoked })
 	out := resp.(*pb.LeaseRevokeResponse)
 	l.s.fill(out.Header)
 	return out, nil
@@ -144,6 +148,7 @@ func (l *leaseServer) keepAlive(stream grpc.BidiStreamingServer[pb.LeaseKeepAliv
 			return toGRPC(err)
 		}
 		resp.TTL = ttl
+		l.s.count(func(m *metrics.Metrics) prometheus.Counter { return m.LeaseRenewed })
 		if err := stream.Send(resp); err != nil {
 			return err
 		}

@@ -33,6 +33,7 @@ import (
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/coord"
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/metrics"
 	"github.com/cairnkv/cairn/mvcc"
 )
 
@@ -106,6 +107,8 @@ type Options struct {
 	ClientCertAuth bool
 	// Audit, when not nil, receives a line per request (see audit.go).
 	Audit *audit.Log
+	// Metrics, when not nil, counts requests and serves /metrics.
+	Metrics *metrics.Metrics
 	// DisableGateway turns off the JSON gateway under /v3/
 	// (--enable-grpc-gateway=false).
 	DisableGateway bool
@@ -157,10 +160,18 @@ func NewServer(m Member, opts Options) *Server {
 	if streams == 0 {
 		streams = 1<<32 - 1
 	}
+	unary := []grpc.UnaryServerInterceptor{s.auditUnary, s.guardUnary}
+	stream := []grpc.StreamServerInterceptor{s.auditStream, s.guardStream}
+	var statsOpts []grpc.ServerOption
+	if opts.Metrics != nil {
+		unary = append([]grpc.UnaryServerInterceptor{opts.Metrics.UnaryInterceptor}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{opts.Metrics.StreamInterceptor}, stream...)
+		statsOpts = append(statsOpts, grpc.StatsHandler(opts.Metrics.StatsHandler()))
+	}
 	gopts := []grpc.ServerOption{
 		grpc.Creds(tlsPassthrough{}),
-		grpc.ChainUnaryInterceptor(s.auditUnary, s.guardUnary),
-		grpc.ChainStreamInterceptor(s.auditStream, s.guardStream),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(opts.MaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31 - 1),
 		grpc.MaxConcurrentStreams(streams),
@@ -177,7 +188,7 @@ func NewServer(m Member, opts Options) *Server {
 	if opts.KeepaliveInterval > 0 && opts.KeepaliveTimeout > 0 {
 		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{Time: opts.KeepaliveInterval, Timeout: opts.KeepaliveTimeout}))
 	}
-	s.grpc = grpc.NewServer(gopts...)
+	s.grpc = grpc.NewServer(append(gopts, statsOpts...)...)
 	pb.RegisterKVServer(s.grpc, &kvServer{s: s})
 	pb.RegisterWatchServer(s.grpc, &watchServer{s: s})
 	pb.RegisterLeaseServer(s.grpc, &leaseServer{s: s})
@@ -305,11 +316,12 @@ func (s *Server) track(hs *http.Server, conn io.Closer) bool {
 	return true
 }
 
-// ServeHealth serves only /health, /livez and /readyz on l (etcd's
-// --listen-metrics-urls; /metrics is not served yet) until Stop.
+// ServeHealth serves only /metrics, /health, /livez and /readyz on l
+// (etcd's --listen-metrics-urls) until Stop.
 func (s *Server) ServeHealth(l net.Listener) {
 	mux := http.NewServeMux()
 	s.healthHandlers(mux)
+	s.metricsHandler(mux)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if s.track(hs, nil) {
 		_ = hs.Serve(l)

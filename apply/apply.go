@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -46,6 +47,10 @@ type Applier struct {
 	alarms  *Alarms
 	members *membership.Cluster
 	auth    *auth.Store
+
+	// OnCommit, if set, is told how long each entry's engine batch took
+	// to commit (metrics). Set it before the first Apply.
+	OnCommit func(time.Duration)
 }
 
 // New returns an Applier over the store, leases, alarms, member list and
@@ -81,10 +86,21 @@ func (a *Applier) Apply(index uint64, req *pb.InternalRaftRequest) (*Result, err
 		}
 		return res, nil
 	}
-	if err := t.End(index); err != nil {
+	if err := a.end(t, index); err != nil {
 		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)
 	}
 	return res, nil
+}
+
+// end commits t at index, timing it for OnCommit.
+func (a *Applier) end(t *mvcc.TxnWrite, index uint64) error {
+	if a.OnCommit == nil {
+		return t.End(index)
+	}
+	start := time.Now()
+	err := t.End(index)
+	a.OnCommit(time.Since(start))
+	return err
 }
 
 // applyAuth applies an auth entry; the auth state in memory changes once
@@ -98,7 +114,7 @@ func (a *Applier) applyAuth(t *mvcc.TxnWrite, index uint64, req *pb.InternalRaft
 		}
 		return &Result{Err: err}, nil
 	}
-	if err := t.End(index); err != nil {
+	if err := a.end(t, index); err != nil {
 		return nil, fmt.Errorf("apply: commit entry %d: %w", index, err)
 	}
 	if commit != nil {

@@ -98,6 +98,8 @@ type Config struct {
 	// Flush makes the state machine durable up to at least the index it
 	// has applied; called before the log is truncated.
 	Flush func() error
+	// OnWALSync, if set, is told how long each WAL fsync took.
+	OnWALSync func(time.Duration)
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -156,7 +158,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.SnapshotCatchUp = 5000
 	}
 	existed := wal.Exists(cfg.WALDir)
-	w, err := wal.Open(cfg.WALDir, wal.Options{Logger: lg})
+	w, err := wal.Open(cfg.WALDir, wal.Options{Logger: lg, OnSync: cfg.OnWALSync})
 	if err != nil {
 		return nil, err
 	}

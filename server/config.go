@@ -134,6 +134,10 @@ type Config struct {
 	AuditLogMaxSizeMB, AuditLogMaxBackups int
 	AuditLogReads                         bool
 
+	// Metrics is "basic" (default) or "extensive" (adds the per-method
+	// grpc_server_handling_seconds histograms), as etcd's --metrics.
+	Metrics string
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -187,6 +191,7 @@ func NewConfig() *Config {
 		LogLevel:                 "info",
 		AuthToken:                "simple",
 		AuditLogMaxSizeMB:        100,
+		Metrics:                  "basic",
 		AuditLogMaxBackups:       5,
 		AuthTokenTTL:             300 * time.Second,
 		BcryptCost:               10,

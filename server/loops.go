@@ -56,10 +56,12 @@ func (s *Server) applyEntry(e *raftpb.Entry) error {
 		if err := proto.Unmarshal(e.Data, &req); err != nil {
 			return fmt.Errorf("server: decode entry %d: %w", index, err)
 		}
+		start := time.Now()
 		res, err := s.applier.Apply(index, &req)
 		if err != nil {
 			return err
 		}
+		s.observeApply(start)
 		s.waits.trigger(req.GetHeader().GetID(), res)
 	case raftpb.EntryType_EntryConfChange:
 		var cc raftpb.ConfChange
@@ -85,6 +87,7 @@ func (s *Server) leaderLoop() {
 		case lead := <-s.node.LeaderChanges():
 			if lead != 0 {
 				s.leaderElectedAt.Store(time.Now().UnixNano())
+				s.metrics.LeaderChanges.Inc()
 			}
 			if lead == s.info.MemberID {
 				// Like etcd, extend every lease by an election timeout so

@@ -92,6 +92,8 @@ func (s *Server) Propose(ctx context.Context, req *pb.InternalRaftRequest) (*app
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.requestTimeout())
 	defer cancel()
+	s.pendingProposals.Add(1)
+	defer s.pendingProposals.Add(-1)
 	ch := s.waits.register(id)
 	if err := s.handToRaft(ctx, func(ctx context.Context) error { return s.node.Propose(ctx, data) }); err != nil {
 		s.waits.cancel(id)
@@ -140,6 +142,7 @@ func (s *Server) handToRaft(ctx context.Context, propose func(context.Context) e
 // proposeError turns a failed wait into etcd's error: the client's own
 // cancellation or deadline, or a server-side timeout.
 func (s *Server) proposeError(ctx context.Context, err error, start time.Time) error {
+	s.metrics.ProposalsFailed.Inc()
 	select {
 	case <-s.stopc:
 		return rpctypes.ErrGRPCStopped

@@ -28,6 +28,7 @@ import (
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
 	"github.com/cairnkv/cairn/membership"
+	"github.com/cairnkv/cairn/metrics"
 	"github.com/cairnkv/cairn/mvcc"
 	"github.com/cairnkv/cairn/raftnode"
 	"github.com/cairnkv/cairn/storage"
@@ -40,16 +41,19 @@ type Server struct {
 	lg   *slog.Logger
 	info *clusterInfo
 
-	eng       storage.Engine
-	store     *mvcc.Store
-	lessor    *lease.Lessor
-	alarms    *apply.Alarms
-	auth      *auth.Store
-	audit     *audit.Log
-	members   *membership.Cluster
-	applier   *apply.Applier
-	node      *raftnode.Node
-	transport *transport.Transport
+	eng     storage.Engine
+	store   *mvcc.Store
+	lessor  *lease.Lessor
+	alarms  *apply.Alarms
+	auth    *auth.Store
+	audit   *audit.Log
+	metrics *metrics.Metrics
+
+	pendingProposals atomic.Int64 // proposals waiting to be applied
+	members          *membership.Cluster
+	applier          *apply.Applier
+	node             *raftnode.Node
+	transport        *transport.Transport
 	// peerClient makes member-to-member calls (lease forwarding).
 	peerClient *http.Client
 	peersMu    sync.Mutex
@@ -171,6 +175,8 @@ func start(cfg *Config) (s *Server, err error) {
 	s.noteMembership()
 	info := s.info
 	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members, s.auth)
+	s.metrics = metrics.New(cfg.Metrics == "extensive")
+	s.applier.OnCommit = func(d time.Duration) { s.metrics.BackendCommit.Observe(d.Seconds()) }
 	s.ids = newIDGenerator(info.MemberID, time.Now())
 	s.waits = newWaitRegistry()
 	s.applied = newAppliedNotifier(s.store.AppliedIndex())
@@ -191,8 +197,10 @@ func start(cfg *Config) (s *Server, err error) {
 		Snapshots:       snapshotStore{s},
 		Logger:          lg,
 		TLSClientConfig: peerDial,
+		Observer:        peerObserver{s.metrics},
 	})
 	s.node, err = raftnode.Start(raftnode.Config{
+		OnWALSync:     func(d time.Duration) { s.metrics.WALFsync.Observe(d.Seconds()) },
 		ID:            info.MemberID,
 		Peers:         boot.raftPeers,
 		Join:          boot.join,
@@ -268,8 +276,10 @@ func start(cfg *Config) (s *Server, err error) {
 		Reads: cfg.AuditLogReads, Member: cfg.Name, Logger: lg}); err != nil {
 		return nil, fmt.Errorf("server: audit log: %w", err)
 	}
+	s.registerMetrics()
 	s.api = api.NewServer(s, api.Options{
 		Audit:           s.audit,
+		Metrics:         s.metrics,
 		MaxRequestBytes: int(cfg.MaxRequestBytes),
 		MaxTxnOps:       int(cfg.MaxTxnOps),
 		Logger:          lg,

@@ -195,7 +195,8 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 	})
 
-	fr := newFrameReader(bufio.NewReaderSize(r.Body, 64<<10), t.cfg.MaxFrameSize)
+	body := &countingReader{r: r.Body, add: func(n int) { t.cfg.Observer.Received(from, n) }}
+	fr := newFrameReader(bufio.NewReaderSize(body, 64<<10), t.cfg.MaxFrameSize)
 	for {
 		m, err := fr.next()
 		switch {
@@ -204,9 +205,11 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, errBadFrame):
 			lg.Warn("transport: bad stream from peer", "err", err)
+			t.cfg.Observer.ReceiveFailed(from)
 			return
 		case err != nil:
 			lg.Info("transport: stream from peer ended", "err", err)
+			t.cfg.Observer.ReceiveFailed(from)
 			return
 		case m == nil:
 			continue
@@ -223,6 +226,20 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 			lg.Debug("transport: raft refused message", "type", m.GetType(), "err", err)
 		}
 	}
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r   io.Reader
+	add func(int)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.add(n)
+	}
+	return n, err
 }
 
 // serveSnapshot receives a MsgSnap and its store snapshot. Raft hears of

@@ -176,6 +176,7 @@ func (p *peer) run() {
 			continue
 		case accepted:
 			p.t.lg.Warn("transport: stream to peer broken", "peer", idString(p.id), "url", u.Redacted(), "err", err)
+			p.t.cfg.Observer.SendFailed(p.id)
 			p.t.report(p.id, false)
 			bo.reset()
 			failedInPass = 0
@@ -187,6 +188,7 @@ func (p *peer) run() {
 				p.t.lg.Warn("transport: cannot open stream to peer", "peer", idString(p.id), "err", err)
 				quiet = true
 			}
+			p.t.cfg.Observer.SendFailed(p.id)
 			p.t.report(p.id, false)
 			if u != nil {
 				p.skipURL(u)
@@ -236,6 +238,7 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 		return false, u, n, err
 	}
 	timer := time.AfterFunc(p.t.cfg.DialTimeout, func() { abort(errDialTimeout) })
+	dialed := time.Now()
 	resp, err := p.t.rt.RoundTrip(req)
 	if !timer.Stop() && err == nil {
 		resp.Body.Close()
@@ -253,6 +256,7 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 		return false, u, n, err
 	}
 
+	p.t.cfg.Observer.RoundTrip(p.id, time.Since(dialed))
 	p.since.Store(time.Now().UnixNano())
 	defer p.since.Store(0)
 	p.t.lg.Info("transport: stream to peer active", "peer", idString(p.id), "url", u.Redacted())
@@ -325,6 +329,8 @@ func (p *peer) writeLoop(ctx context.Context, w io.Writer, abort func(error)) er
 				p.t.report(p.id, false)
 			} else if _, err := bw.Write(frame); err != nil {
 				return err
+			} else {
+				p.t.cfg.Observer.Sent(p.id, len(frame))
 			}
 			if more == 0 {
 				break

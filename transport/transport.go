@@ -123,13 +123,38 @@ type Config struct {
 	// MaxFrameSize bounds one encoded message, sent or received. Default
 	// DefaultMaxFrameSize (64 MiB).
 	MaxFrameSize int
+	// Observer, if set, counts bytes, failures and round trips
+	// (metrics).
+	Observer Observer
 	// MinBackoff and MaxBackoff bound the pause between failed attempts
 	// to open a stream; it doubles from MinBackoff to MaxBackoff, with
 	// jitter. Defaults DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 }
 
+// Observer is told what the transport does, for metrics. Its methods
+// must be cheap and must not block.
+type Observer interface {
+	Sent(to uint64, bytes int)
+	Received(from uint64, bytes int)
+	SendFailed(to uint64)
+	ReceiveFailed(from uint64)
+	// RoundTrip is the time a peer took to accept a stream.
+	RoundTrip(to uint64, d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Sent(uint64, int)                {}
+func (nopObserver) Received(uint64, int)            {}
+func (nopObserver) SendFailed(uint64)               {}
+func (nopObserver) ReceiveFailed(uint64)            {}
+func (nopObserver) RoundTrip(uint64, time.Duration) {}
+
 func (c *Config) setDefaults() {
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -36,6 +37,21 @@ type Options struct {
 	// Logger receives warnings about repaired torn writes and notes about
 	// segments. nil discards them.
 	Logger *slog.Logger
+	// OnSync, if set, is told how long each fdatasync took (metrics).
+	OnSync func(time.Duration)
+}
+
+// timedSync is fdatasync, reporting its duration to onSync if set.
+func timedSync(onSync func(time.Duration)) func(*os.File) error {
+	if onSync == nil {
+		return fdatasync
+	}
+	return func(f *os.File) error {
+		start := time.Now()
+		err := fdatasync(f)
+		onSync(time.Since(start))
+		return err
+	}
 }
 
 // WAL is an open write-ahead log. Its methods may be called from several
@@ -87,7 +103,7 @@ func Open(dir string, opts Options) (*WAL, error) {
 		dir:  dir,
 		size: opts.SegmentSize,
 		log:  opts.Logger,
-		sync: fdatasync,
+		sync: timedSync(opts.OnSync),
 	}
 	if w.size <= 0 {
 		w.size = DefaultSegmentSize

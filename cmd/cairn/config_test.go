@@ -257,10 +257,13 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			want: func(t *testing.T, c *server.Config) { c.EnablePprof = true },
 		},
 		{
-			name:    "metrics, logger and log outputs are ignored",
+			name:    "metrics level is taken; logger and log outputs are ignored",
 			args:    []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--logger=zap", "--log-outputs=stderr"},
-			wantLog: "flag=metrics",
-			want:    func(t *testing.T, c *server.Config) { c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9") },
+			wantLog: "flag=logger",
+			want: func(t *testing.T, c *server.Config) {
+				c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9")
+				c.Metrics = "extensive"
+			},
 		},
 		{name: "cipher suites with TLS 1.3 only", args: []string{"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--tls-min-version=TLS1.3"}, wantErr: "cipher suites cannot be configured when only TLS1.3 is enabled"},
 		{name: "min above max", args: []string{"--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"}, wantErr: "min version (TLS1.3) is greater than max version (TLS1.2)"},

@@ -59,6 +59,7 @@ type fileConfig struct {
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
 
 	AuthToken             string  `yaml:"auth-token"`
+	Metrics               string  `yaml:"metrics"`
 	AuditLogPath          string  `yaml:"audit-log-path"`
 	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
 	AuditLogMaxBackups    *int    `yaml:"audit-log-max-backups"`
@@ -199,6 +200,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.AuditLogMaxBackups != nil {
 		cfg.AuditLogMaxBackups = *fc.AuditLogMaxBackups
+	}
+	if fc.Metrics != "" {
+		cfg.Metrics = fc.Metrics
 	}
 	if fc.AuthToken != "" {
 		cfg.AuthToken = fc.AuthToken

@@ -147,6 +147,10 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.DurationVar(&cfg.GRPCKeepAliveTimeout, "grpc-keepalive-timeout", cfg.GRPCKeepAliveTimeout, "Additional duration of wait before closing a non-responsive connection (0 to disable).")
 	def("grpc-keepalive-timeout")
 
+	// metrics
+	fs.Var(&choiceValue{p: &cfg.Metrics, valid: []string{"basic", "extensive"}}, "metrics", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.")
+	def("metrics")
+
 	// logging
 	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
 

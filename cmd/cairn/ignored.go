@@ -11,7 +11,7 @@ import (
 // listed here: setting one logs a warning and has no effect. They are, by
 // area (each also settable as ETCD_<NAME> and as a config-file key):
 //
-//   - Observability: metrics, logger,
+//   - Observability: logger,
 //     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
 //     enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: cors, host-whitelist.
@@ -68,7 +68,7 @@ func boolFlags(names ...string) []ignoredFlag {
 // etcdmain's own flags, every flag Cairn does not implement.
 var ignoredFlags = concat(
 	valueFlags(
-		"metrics", "logger", "log-outputs",
+		"logger", "log-outputs",
 		"log-format", "log-rotation-config-json",
 		"distributed-tracing-address", "distributed-tracing-instance-id",
 		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
