@@ -111,6 +111,9 @@ func (r *readLoop) run() {
 		r.mu.Unlock()
 		seq++
 		round.err = r.readIndex(seq)
+		if round.err != nil {
+			r.s.metrics.ReadIndexFailed.Inc()
+		}
 		close(round.done)
 	}
 }
@@ -150,6 +153,8 @@ func (r *readLoop) readIndex(seq uint64) error {
 				}
 			}
 		case <-retry.C:
+			// etcd counts a read index not answered in time as slow.
+			s.metrics.SlowReadIndexes.Inc()
 			_ = s.node.ReadIndex(ctx, rctx)
 		case <-timeout.C:
 			if s.node.Lead() == 0 {
