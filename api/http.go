@@ -114,34 +114,3 @@ func (s *Server) versionHandler(mux *http.ServeMux) {
 	})
 }
 
-// healthHandlers adds /health, /livez and /readyz to mux.
-func (s *Server) healthHandlers(mux *http.ServeMux) {
-	mux.HandleFunc("/health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		health, reason := "true", ""
-		// ?serializable=true (kubeadm's probe) asks whether this member
-		// serves, without a round of the leader; etcd answers it locally.
-		var err error
-		if r.URL.Query().Get("serializable") != "true" {
-			err = s.m.LinearizableRead(r.Context())
-		}
-		if err != nil {
-			health, reason = "false", err.Error()
-		} else if s.m.Alarms().Corrupt() {
-			health, reason = "false", "ALARM CORRUPT"
-		}
-		if health != "true" {
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"health": health, "reason": reason})
-	})
-	ok := func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }
-	mux.HandleFunc("/livez", ok)
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.m.LinearizableRead(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		ok(w, r)
-	})
-}
