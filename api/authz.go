@@ -19,6 +19,7 @@ const (
 )
 
 var methodNeeds = map[string]int{
+	"/etcdserverpb.KV/Compact":             needRoot,
 	"/etcdserverpb.Maintenance/Status":     needUser,
 	"/etcdserverpb.Maintenance/Defragment": needRoot,
 	"/etcdserverpb.Maintenance/Snapshot":   needRoot,
