@@ -138,6 +138,12 @@ type Config struct {
 	// grpc_server_handling_seconds histograms), as etcd's --metrics.
 	Metrics string
 
+	// LogOutputs are where logs go (--log-outputs: "default", "stderr",
+	// "stdout" or file paths); LogFormat is "json" (default) or "console"
+	// (--log-format).
+	LogOutputs []string
+	LogFormat  string
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is
@@ -192,6 +198,8 @@ func NewConfig() *Config {
 		AuthToken:                "simple",
 		AuditLogMaxSizeMB:        100,
 		Metrics:                  "basic",
+		LogOutputs:               []string{"default"},
+		LogFormat:                "json",
 		AuditLogMaxBackups:       5,
 		AuthTokenTTL:             300 * time.Second,
 		BcryptCost:               10,

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,7 +99,9 @@ func Start(cfg *Config) (*Server, error) {
 func start(cfg *Config) (s *Server, err error) {
 	lg := cfg.Logger
 	if lg == nil {
-		lg = newLogger(cfg.LogLevel)
+		if lg, err = newLogger(cfg.LogLevel, cfg.LogOutputs, cfg.LogFormat); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes
@@ -423,21 +424,6 @@ func (s *Server) closeAll() {
 			s.lg.Error("server: close storage", "err", err)
 		}
 	}
-}
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		l = slog.LevelDebug
-	case "warn":
-		l = slog.LevelWarn
-	case "error", "panic", "fatal":
-		l = slog.LevelError
-	default:
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 // The api.Member interface.

@@ -175,6 +175,20 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	case s.electionMs > maxElectionMs:
 		return nil, fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than %vms", s.electionMs, maxElectionMs)
 	}
+	switch s.logger {
+	case "zap":
+	case "capnslog":
+		return nil, errors.New("--logger=capnslog is removed in v3.5")
+	default:
+		return nil, fmt.Errorf("unknown logger option %q", s.logger)
+	}
+	cfg.LogOutputs = strings.Split(s.logOutputs, ",")
+	if len(cfg.LogOutputs) > 1 && slices.Contains(cfg.LogOutputs, "default") {
+		return nil, errors.New(`multi logoutput for "default" is not supported yet`)
+	}
+	if cfg.LogFormat != "json" && cfg.LogFormat != "console" {
+		return nil, fmt.Errorf("unsupported log format: %s", cfg.LogFormat)
+	}
 	cfg.AuthTokenTTL = time.Duration(s.authTokenTTL) * time.Second
 	cfg.BcryptCost = int(s.bcryptCost)
 	if kind, _, _ := strings.Cut(cfg.AuthToken, ","); kind != "simple" && kind != "jwt" {

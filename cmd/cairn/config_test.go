@@ -257,13 +257,22 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			want: func(t *testing.T, c *server.Config) { c.EnablePprof = true },
 		},
 		{
-			name:    "metrics level is taken; logger and log outputs are ignored",
-			args:    []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--logger=zap", "--log-outputs=stderr"},
-			wantLog: "flag=logger",
+			name: "metrics level, logger, log outputs and format are taken",
+			args: []string{"--metrics=extensive", "--listen-metrics-urls=http://127.0.0.1:9", "--logger=zap", "--log-outputs=stderr,/tmp/x.log", "--log-format=console"},
 			want: func(t *testing.T, c *server.Config) {
 				c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9")
 				c.Metrics = "extensive"
+				c.LogOutputs = []string{"stderr", "/tmp/x.log"}
+				c.LogFormat = "console"
 			},
+		},
+		{name: "capnslog is gone", args: []string{"--logger=capnslog"}, wantErr: "--logger=capnslog is removed in v3.5"},
+		{name: "unknown logger", args: []string{"--logger=x"}, wantErr: `unknown logger option "x"`},
+		{name: "default with another output", args: []string{"--log-outputs=default,stdout"}, wantErr: `multi logoutput for "default" is not supported yet`},
+		{name: "unknown log format", args: []string{"--log-format=xml"}, wantErr: "unsupported log format: xml"},
+		{
+			name: "json is the default log format",
+			args: []string{"--log-format=json"},
 		},
 		{name: "cipher suites with TLS 1.3 only", args: []string{"--cipher-suites=TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--tls-min-version=TLS1.3"}, wantErr: "cipher suites cannot be configured when only TLS1.3 is enabled"},
 		{name: "min above max", args: []string{"--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"}, wantErr: "min version (TLS1.3) is greater than max version (TLS1.2)"},

@@ -58,20 +58,23 @@ type fileConfig struct {
 	SelfSignedCertValidity uint           `yaml:"self-signed-cert-validity"`
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
 
-	AuthToken             string  `yaml:"auth-token"`
-	Metrics               string  `yaml:"metrics"`
-	AuditLogPath          string  `yaml:"audit-log-path"`
-	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
-	AuditLogMaxBackups    *int    `yaml:"audit-log-max-backups"`
-	AuditLogReads         bool    `yaml:"audit-log-reads"`
-	AuthTokenTTL          *uint   `yaml:"auth-token-ttl"`
-	BcryptCost            *uint   `yaml:"bcrypt-cost"`
-	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
-	EnableGRPCGateway     *bool   `yaml:"enable-grpc-gateway"`
-	MaxConcurrentStreams  *uint32 `yaml:"max-concurrent-streams"`
-	GRPCKeepAliveMinTime  *int64  `yaml:"grpc-keepalive-min-time"`
-	GRPCKeepAliveInterval *int64  `yaml:"grpc-keepalive-interval"`
-	GRPCKeepAliveTimeout  *int64  `yaml:"grpc-keepalive-timeout"`
+	AuthToken             string   `yaml:"auth-token"`
+	Metrics               string   `yaml:"metrics"`
+	Logger                string   `yaml:"logger"`
+	LogOutputs            []string `yaml:"log-outputs"`
+	LogFormat             string   `yaml:"log-format"`
+	AuditLogPath          string   `yaml:"audit-log-path"`
+	AuditLogMaxSize       *int     `yaml:"audit-log-max-size"`
+	AuditLogMaxBackups    *int     `yaml:"audit-log-max-backups"`
+	AuditLogReads         bool     `yaml:"audit-log-reads"`
+	AuthTokenTTL          *uint    `yaml:"auth-token-ttl"`
+	BcryptCost            *uint    `yaml:"bcrypt-cost"`
+	ListenClientHTTPURLs  string   `yaml:"listen-client-http-urls"`
+	EnableGRPCGateway     *bool    `yaml:"enable-grpc-gateway"`
+	MaxConcurrentStreams  *uint32  `yaml:"max-concurrent-streams"`
+	GRPCKeepAliveMinTime  *int64   `yaml:"grpc-keepalive-min-time"`
+	GRPCKeepAliveInterval *int64   `yaml:"grpc-keepalive-interval"`
+	GRPCKeepAliveTimeout  *int64   `yaml:"grpc-keepalive-timeout"`
 }
 
 // securityConfig is etcd's client-transport-security and
@@ -200,6 +203,15 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.AuditLogMaxBackups != nil {
 		cfg.AuditLogMaxBackups = *fc.AuditLogMaxBackups
+	}
+	if fc.Logger != "" {
+		s.logger = fc.Logger
+	}
+	if len(fc.LogOutputs) > 0 {
+		s.logOutputs = strings.Join(fc.LogOutputs, ",")
+	}
+	if fc.LogFormat != "" {
+		cfg.LogFormat = fc.LogFormat
 	}
 	if fc.Metrics != "" {
 		cfg.Metrics = fc.Metrics

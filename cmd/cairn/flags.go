@@ -24,6 +24,8 @@ type settings struct {
 	heartbeatMs    uint
 	electionMs     uint
 	authTokenTTL   uint // seconds, as etcd's flag
+	logger         string
+	logOutputs     string
 	bcryptCost     uint
 
 	// set names each setting given explicitly, by flag, environment
@@ -49,6 +51,8 @@ func newSettings() *settings {
 		electionMs:     uint(cfg.ElectionTimeout / time.Millisecond),
 		authTokenTTL:   uint(cfg.AuthTokenTTL / time.Second),
 		bcryptCost:     uint(cfg.BcryptCost),
+		logger:         "zap",
+		logOutputs:     "default",
 		set:            map[string]bool{},
 		refused:        map[string]string{},
 	}
@@ -153,6 +157,10 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 
 	// logging
 	str(&cfg.LogLevel, "log-level", "Configures log level. Only supports debug, info, warn, error.")
+	str(&s.logger, "logger", "Currently only supports 'zap' for structured logging.")
+	str(&s.logOutputs, "log-outputs", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets.")
+	fs.Lookup("log-outputs").DefValue = "default"
+	str(&cfg.LogFormat, "log-format", "Configures log format. Only supports json, console. Default is 'json'.")
 
 	// security
 	registerTLS(fs, &s.tls, def)

@@ -11,8 +11,7 @@ import (
 // listed here: setting one logs a warning and has no effect. They are, by
 // area (each also settable as ETCD_<NAME> and as a config-file key):
 //
-//   - Observability: logger,
-//     log-outputs, log-format, enable-log-rotation, log-rotation-config-json,
+//   - Observability: enable-log-rotation, log-rotation-config-json,
 //     enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: cors, host-whitelist.
 //   - Storage and Raft tuning: max-snapshots, max-wals (Cairn keeps no
@@ -68,8 +67,7 @@ func boolFlags(names ...string) []ignoredFlag {
 // etcdmain's own flags, every flag Cairn does not implement.
 var ignoredFlags = concat(
 	valueFlags(
-		"logger", "log-outputs",
-		"log-format", "log-rotation-config-json",
+		"log-rotation-config-json",
 		"distributed-tracing-address", "distributed-tracing-instance-id",
 		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
 		"cors", "host-whitelist",
