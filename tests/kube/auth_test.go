@@ -102,8 +102,9 @@ func (m *member) rootClient() (*clientv3.Client, error) {
 // checkAuth checks on every running member, after kube-apiserver has
 // run the workflow through its certificate user, that auth is on, that
 // kube-apiserver's user holds only its non-root role, that what it wrote
-// is there for root to read, and that the healthcheck user, with no
-// role, may not read it. With compaction (the members started with a
+// is there for root to read, that the healthcheck user, with no role,
+// may not read it, and that kube-apiserver's user may not compact. With
+// compaction (the members started with a
 // short --auto-compaction-retention) it also waits until they have
 // compacted away the first revisions while kube-apiserver was running.
 func (c *cluster) checkAuth(t *testing.T, compaction bool) {
@@ -168,4 +169,19 @@ func (m *member) checkAuth(t *testing.T, ctx context.Context) {
 		t.Errorf("%s: get /registry/ --prefix as %s (no role): %v, want %v", m.name, healthcheckUser, err, rpctypes.ErrPermissionDenied)
 	}
 	t.Logf("%s: root reads %d keys under /registry/ written by %s; %s is denied them", m.name, resp.Count, apiserverEtcdUser, healthcheckUser)
+
+	// Why kube-apiserver's compactor is off: its user may not compact.
+	api, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{m.clientURL},
+		DialTimeout: 2 * time.Second,
+		TLS:         clientTLS(t, m.pki, apiserverEtcdCert, apiserverEtcdKey),
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer api.Close()
+	if _, err := api.Compact(ctx, 1); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Errorf("%s: compact as %s: %v, want %v (etcd 3.7 lets only root compact)", m.name, apiserverEtcdUser, err, rpctypes.ErrPermissionDenied)
+	}
 }
