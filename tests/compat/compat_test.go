@@ -15,10 +15,12 @@ import (
 // Ports: the reference etcd and the candidate each take two (client and
 // peer), searched upward from these unusual bases.
 const (
-	etcdPortBase         = 47379
-	candidatePortBase    = 48379
-	etcdTLSPortBase      = 47579
-	candidateTLSPortBase = 48579
+	etcdPortBase          = 47379
+	candidatePortBase     = 48379
+	etcdTLSPortBase       = 47579
+	candidateTLSPortBase  = 48579
+	etcdAuthPortBase      = 47779
+	candidateAuthPortBase = 48779
 )
 
 // repoRoot is the Cairn repository holding this module (tests/compat).
@@ -137,6 +139,17 @@ func TestEtcdctlCompatTLS(t *testing.T) {
 	ref := startServer(t, "reference-etcd-tls", b.etcd, b.etcdctl, freePorts(t, etcdTLSPortBase, 2), pki)
 	cand := startServer(t, "candidate-"+b.candName+"-tls", b.candBin, b.etcdctl, freePorts(t, candidateTLSPortBase, 2), pki)
 	compareScript(t, b.candName, tlsScript, ref, cand)
+}
+
+// TestEtcdctlCompatAuth is TestEtcdctlCompat for authentication and
+// RBAC: on a second pair of plaintext servers, authScript adds users and
+// roles, turns auth on, reads and writes as root and as limited users,
+// and is refused for bad credentials and missing permissions.
+func TestEtcdctlCompatAuth(t *testing.T) {
+	b := findBinaries(t)
+	ref := startServer(t, "reference-etcd-auth", b.etcd, b.etcdctl, freePorts(t, etcdAuthPortBase, 2), "")
+	cand := startServer(t, "candidate-"+b.candName+"-auth", b.candBin, b.etcdctl, freePorts(t, candidateAuthPortBase, 2), "")
+	compareScript(t, b.candName, authScript, ref, cand)
 }
 
 // compareScript runs steps against ref and then cand, and reports every

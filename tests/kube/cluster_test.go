@@ -69,10 +69,20 @@ const (
 	// kube-apiserver connects with apiserver-etcd-client, the test with
 	// healthcheck-client.
 	kubeadmTLS transport = "kubeadm-mtls"
+	// kubeadmTLSAuth is kubeadmTLS with auth on, every client a
+	// certificate user: before kube-apiserver starts, the test adds root
+	// and a user per kubeadm client certificate CN, kube-apiserver's
+	// with a non-root role that may read and write every key, and turns
+	// auth on (auth_test.go).
+	kubeadmTLSAuth transport = "kubeadm-mtls-auth"
 )
 
 // transports are the variants the control-plane tests run in.
-var transports = []transport{plaintext, kubeadmTLS}
+var transports = []transport{plaintext, kubeadmTLS, kubeadmTLSAuth}
+
+// mtls reports whether the members, kube-apiserver and the test talk
+// over kubeadm's mutual TLS.
+func (tr transport) mtls() bool { return tr == kubeadmTLS || tr == kubeadmTLSAuth }
 
 // member is one member of the key-value cluster, run as a process.
 type member struct {
@@ -86,10 +96,10 @@ type member struct {
 	localURL  string
 	peerURL   string
 	// metricsURL is --listen-metrics-urls, where the kubelet probes the
-	// member (kubeadmTLS only).
+	// member (mtls only).
 	metricsURL string
 	// pki is the member's node's kubeadm pki directory and tls the
-	// healthcheck-client configuration (kubeadmTLS only).
+	// healthcheck-client configuration (mtls only).
 	pki     string
 	tls     *tls.Config
 	logPath string
@@ -106,7 +116,8 @@ type cluster struct {
 
 // startCluster starts n members with fresh data directories on loopback,
 // talking over tr, and waits until each answers the Maintenance Status
-// RPC (and, with kubeadmTLS, the kubelet's probes). extra are flags that
+// RPC (and, over mtls, the kubelet's probes); with kubeadmTLSAuth it then
+// turns auth on. extra are flags that
 // replace the member's flag of the same name or are added, as kubeadm's
 // etcd.local.extraArgs do.
 func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
@@ -114,7 +125,7 @@ func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 	dir := t.TempDir()
 	c := &cluster{transport: tr}
 	var pki *kubeadmPKI
-	if tr == kubeadmTLS {
+	if tr.mtls() {
 		pki = newKubeadmPKI(t)
 	}
 	var initial []string
@@ -127,7 +138,7 @@ func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 			m.clientURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 			m.localURL = m.clientURL
 			m.peerURL = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-		case kubeadmTLS:
+		case kubeadmTLS, kubeadmTLSAuth:
 			// Each member stands for a control plane node with its own
 			// address (any 127/8 address is loopback on Linux) and its
 			// own certificates, issued by the one etcd CA.
@@ -175,6 +186,13 @@ func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 				"--watch-progress-notify-interval=5s",
 			)
 		}
+		if tr == kubeadmTLSAuth {
+			// kube-apiserver's compactor is off (apiServerFlags): etcd
+			// 3.7 lets only root call Compact. The members compact
+			// their own history instead, keeping about what
+			// kube-apiserver's default 5m interval keeps.
+			m.args = append(m.args, "--auto-compaction-mode=periodic", "--auto-compaction-retention=5m")
+		}
 		m.args = setFlags(m.args, extra)
 		m.start(t)
 	}
@@ -183,7 +201,12 @@ func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 			t.Fatalf("member %s did not become ready: %v", m.name, err)
 		}
 	}
-	if tr == kubeadmTLS {
+	if tr == kubeadmTLSAuth {
+		c.enableAuth(t)
+	}
+	// Under kubeadmTLSAuth the probes, which carry no credentials, are
+	// checked with auth on.
+	if tr.mtls() {
 		c.waitProbes(t, 10*time.Second)
 	}
 	return c
@@ -214,15 +237,15 @@ func (m *member) start(t *testing.T) {
 // apiServerFlags are kube-apiserver's flags for reaching the cluster:
 // every member's 127.0.0.1 listener (a kubeadm kube-apiserver lists only
 // its own node's member; listing all lets it survive the leader kill)
-// and, with kubeadmTLS, the etcd CA and apiserver-etcd-client of the
-// first member's node.
+// and, over mtls, the etcd CA and apiserver-etcd-client of the
+// first member's node; under kubeadmTLSAuth, no compactor.
 func (c *cluster) apiServerFlags() []string {
 	var urls []string
 	for _, m := range c.members {
 		urls = append(urls, m.localURL)
 	}
 	flags := []string{"--etcd-servers=" + strings.Join(urls, ",")}
-	if c.transport == kubeadmTLS {
+	if c.transport.mtls() {
 		pki := c.members[0].pki
 		flags = append(flags,
 			"--etcd-cafile="+filepath.Join(pki, etcdCACert),
@@ -230,11 +253,17 @@ func (c *cluster) apiServerFlags() []string {
 			"--etcd-keyfile="+filepath.Join(pki, apiserverEtcdKey),
 		)
 	}
+	if c.transport == kubeadmTLSAuth {
+		// Its user is not root, and etcd 3.7 refuses Compact to any
+		// other user (the members auto-compact instead; startCluster).
+		flags = append(flags, "--etcd-compaction-interval=0")
+	}
 	return flags
 }
 
 // client returns a client of the member alone (its advertised URL), with
-// the healthcheck-client certificate under kubeadmTLS.
+// the healthcheck-client certificate over mtls (under kubeadmTLSAuth,
+// its user is healthcheckUser).
 func (m *member) client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{m.clientURL},

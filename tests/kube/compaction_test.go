@@ -67,7 +67,12 @@ func TestControlPlaneCompaction(t *testing.T) {
 	// was read last, at the later revision).
 	step(configMap(ns, "later"), "apply", "-f", "-")
 	step("", "label", "pod", "p1", "-n", ns, "moved=on", "--overwrite")
-	compactRev := waitCompacted(t, c.members[0], max(oldRV, pageRV), 60*time.Second)
+	cli, err := c.members[0].client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	compactRev := waitCompacted(t, cli, max(oldRV, pageRV), 60*time.Second)
 	t.Logf("compacted at revision %d (list at %d, first page at %d)", compactRev, oldRV, pageRV)
 
 	for _, tc := range []struct{ name, path string }{
@@ -109,16 +114,11 @@ func (a *apiServer) mustGet(t *testing.T, path string) (int, string) {
 	return code, body
 }
 
-// waitCompacted waits until the member has compacted past rev: a Get at
-// rev fails with ErrCompacted. It returns the compaction revision
-// kube-apiserver recorded in compact_rev_key.
-func waitCompacted(t *testing.T, m *member, rev int64, timeout time.Duration) int64 {
+// waitCompacted waits until the server cli talks to has compacted past
+// rev: a Get at rev fails with ErrCompacted. It returns the compaction
+// revision kube-apiserver recorded in compact_rev_key.
+func waitCompacted(t *testing.T, cli *clientv3.Client, rev int64, timeout time.Duration) int64 {
 	t.Helper()
-	cli, err := m.client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

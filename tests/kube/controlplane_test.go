@@ -26,10 +26,19 @@ const opTimeout = 30 * time.Second
 func TestControlPlaneSingleMember(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(string(tr), func(t *testing.T) {
-			c := startCluster(t, 1, tr)
+			var extra []string
+			if tr == kubeadmTLSAuth {
+				// So that checkAuth sees the member compact while
+				// kube-apiserver runs as its non-root user.
+				extra = append(extra, "--auto-compaction-retention=3s")
+			}
+			c := startCluster(t, 1, tr, extra...)
 			a := startAPIServer(t, c)
 			runWorkflow(t, a, "single", nil)
 			checkMetrics(t, a)
+			if tr == kubeadmTLSAuth {
+				c.checkAuth(t, true)
+			}
 		})
 	}
 }
@@ -73,7 +82,7 @@ func testLeaderKill(t *testing.T, tr transport) {
 		}
 		newLeader := c.leader(t)
 		t.Logf("new leader %s", newLeader.name)
-		if tr == kubeadmTLS {
+		if tr.mtls() {
 			c.waitProbes(t, 10*time.Second)
 		}
 		time.Sleep(time.Second)
@@ -91,7 +100,7 @@ func testLeaderKill(t *testing.T, tr transport) {
 	}
 	a.retry(t, opTimeout, configMap("ha", "after-restart"), "apply", "-f", "-")
 	c.waitConverged(t, 30*time.Second)
-	if tr == kubeadmTLS {
+	if tr.mtls() {
 		c.waitProbes(t, 10*time.Second)
 	}
 	out, _ := a.retry(t, opTimeout, "", "get", "configmaps", "-n", "ha", "-o", "name")
@@ -101,6 +110,11 @@ func testLeaderKill(t *testing.T, tr transport) {
 		}
 	}
 	checkMetrics(t, a)
+	if tr == kubeadmTLSAuth {
+		// The restarted member, too, which learned the users and roles
+		// from the leader's snapshot.
+		c.checkAuth(t, false)
+	}
 }
 
 // runWorkflow creates a namespace with service accounts, a config map,
