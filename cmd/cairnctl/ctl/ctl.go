@@ -151,6 +151,7 @@ func (c *ctl) run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.
 const (
 	groupKV                 = "kv"
 	groupClusterMaintenance = "cluster maintenance"
+	groupAuthentication     = "authentication"
 	groupUtility            = "utility"
 )
 
@@ -178,6 +179,7 @@ func (c *ctl) newRootCommand() *cobra.Command {
 	root.AddGroup(
 		&cobra.Group{ID: groupKV, Title: "Key-value commands"},
 		&cobra.Group{ID: groupClusterMaintenance, Title: "Cluster maintenance commands"},
+		&cobra.Group{ID: groupAuthentication, Title: "Authentication commands"},
 		&cobra.Group{ID: groupUtility, Title: "Utility commands"},
 	)
 	root.AddCommand(
@@ -195,6 +197,9 @@ func (c *ctl) newRootCommand() *cobra.Command {
 		c.newLeaseCommand(),
 		c.newMemberCommand(),
 		c.newSnapshotCommand(),
+		c.newAuthCommand(),
+		c.newUserCommand(),
+		c.newRoleCommand(),
 		c.newCompletionCommand(),
 		newOptionsCommand(root),
 	)
