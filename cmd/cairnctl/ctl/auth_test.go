@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Argument errors of the auth, user and role commands, found
+// Argument errors of the auth, user, role, lock and elect commands, found
 // before any request, with etcdctl's words and exit codes.
 func TestAuthArgumentErrorsAsEtcdctl(t *testing.T) {
 	for _, tc := range []struct {
@@ -36,6 +36,12 @@ func TestAuthArgumentErrorsAsEtcdctl(t *testing.T) {
 		{[]string{"role", "grant-permission", "--prefix", "r", "read", "a", "b"}, "unexpected endkey argument with --prefix flag", 128},
 		{[]string{"role", "revoke-permission", "r"}, "role revoke-permission command requires role name and key [endkey] as its argument", 128},
 		{[]string{"role", "revoke-permission", "--from-key", "r", "a", "b"}, "unexpected endkey argument with --from-key flag", 128},
+		{[]string{"lock"}, "lock takes a lock name argument and an optional command to execute", 128},
+		{[]string{"elect"}, "elect takes one election name argument and an optional proposal argument", 128},
+		{[]string{"elect", "a", "b", "c"}, "elect takes one election name argument and an optional proposal argument", 128},
+		// Checked once the client exists, which needs no server.
+		{[]string{"elect", "e"}, "no proposal argument but -l not set", 128},
+		{[]string{"elect", "-l", "e", "p"}, "proposal given but -l is set", 128},
 	} {
 		out, errOut, code := runCtl(t, nil, "", tc.args...)
 		if want := "Error: " + tc.stderr + "\n"; errOut != want || code != tc.code || out != "" {

@@ -2,11 +2,13 @@
 // drop-in replacement for etcdctl 3.7 (go.etcd.io/etcd/etcdctl/v3).
 //
 // It owns the command tree (put, get, del, txn, watch, lease, compaction,
-// alarm, defrag, endpoint, move-leader, member, snapshot,
+// alarm, defrag, endpoint, move-leader, member, snapshot, lock, elect,
 // auth, user, role, version, options), the global flags and their
 // ETCDCTL_* environment variables, and the output printers (simple,
 // fields, json, protobuf, table). It talks to a cluster only through
-// go.etcd.io/etcd/client/v3, never through Cairn's internal packages, so it works against any
+// go.etcd.io/etcd/client/v3 (lock and elect through its concurrency
+// package, as etcdctl does, not through the Lock and Election services),
+// never through Cairn's internal packages, so it works against any
 // etcd-v3-compatible server.
 //
 // Compatibility is byte-for-byte where it can be observed by a script:
