@@ -35,7 +35,7 @@ import (
 // "cairn" or paths of binaries taking etcd's flags) replaces every list,
 // for example CAIRNCTL_SESSION_SERVERS=cairn to try the auth scenarios on
 // Cairn. With CAIRNCTL_SESSION_OUT set to a directory, both transcripts of
-// every run are written there.
+// every run, and the log of every server, are written there.
 
 // TestMain lets the session tests run this test binary as cairnctl: called
 // through a link named cairnctl, it is cairnctl, so the client under test
@@ -250,11 +250,15 @@ func runSession(t *testing.T, tg *target, sc scenario, ctl, refctl string) []str
 	if tg.tlsDir != "" {
 		endpoint = tg.clientURL()
 	}
-	env := []string{"CTL=" + ctl, "REFCTL=" + refctl, "ETCDCTL_ENDPOINTS=" + endpoint, "TLS_DIR=" + tg.tlsDir}
+	env := []string{"CTL=" + ctl, "REFCTL=" + refctl, "ETCDCTL_ENDPOINTS=" + endpoint, "TLS_DIR=" + tg.tlsDir,
+		// A race-enabled cairnctl would wait a second at every exit for
+		// late reports; the races it finds are reported all the same.
+		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
 	for _, kv := range os.Environ() {
 		// The test's own ETCDCTL_* and ETCD_* variables would change what
 		// the clients (and lock's children) do.
-		if !strings.HasPrefix(kv, "ETCDCTL_") && !strings.HasPrefix(kv, "ETCD_") && !strings.HasPrefix(kv, "TMPDIR=") {
+		if !strings.HasPrefix(kv, "ETCDCTL_") && !strings.HasPrefix(kv, "ETCD_") &&
+			!strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}
@@ -263,7 +267,11 @@ func runSession(t *testing.T, tg *target, sc scenario, ctl, refctl string) []str
 		// Each line has a $TMPDIR of its own, so that a line waiting for a
 		// file to fill cannot see what an earlier line left there.
 		work := t.TempDir()
+		start := time.Now()
 		stdout, stderr, rc := runLine(t, work, append(env, "TMPDIR="+work), line)
+		if d := time.Since(start); d > 2*time.Second {
+			t.Logf("slow line, %v: %.70s", d.Round(time.Millisecond), line)
+		}
 		out = append(out, fmt.Sprintf("### %s\n%s--- stderr\n%s--- rc=%d\n",
 			line, maskOutput(stdout), maskStderr(stderr), rc))
 	}
@@ -322,6 +330,9 @@ var (
 	// Lease IDs, random per server: 16 hex digits in lease commands, and
 	// unpadded in lock and election keys.
 	reLeaseID = regexp.MustCompile(`\b[0-9a-f]{12,16}\b`)
+	// The raft term, which a busy machine can push up on a server by
+	// elections that have nothing to do with the client.
+	reRaftTerm = regexp.MustCompile(`("raft_term":|"RaftTerm" : )[0-9]+`)
 	// Log lines (zap JSON): the time, and the source line of the call.
 	reLogTime   = regexp.MustCompile(`"ts":"[^"]*"`)
 	reLogCaller = regexp.MustCompile(`"caller":"[^"]*"`)
@@ -339,16 +350,19 @@ var (
 func maskOutput(s string) string {
 	s = reProgram.ReplaceAllString(s, "CTL")
 	s = reTmpPath.ReplaceAllString(s, "CTL")
+	s = reRaftTerm.ReplaceAllString(s, "${1}T")
 	return reLeaseID.ReplaceAllString(s, "<lease>")
 }
 
-// maskStderr is maskOutput, also for log lines, without the complaints of
-// the stty that etcdctl runs to hide a password typed on a terminal, when
-// standard input is none.
+// maskStderr is maskOutput, also for log lines, without two kinds of
+// lines that come and go with timing: the complaints of the stty that
+// etcdctl runs to hide a password typed on a terminal, when standard input
+// is none, and the client's warning about a request that a signal
+// cancelled, which shows only when the signal comes during a request.
 func maskStderr(s string) string {
 	var keep []string
 	for _, l := range strings.SplitAfter(s, "\n") {
-		if strings.HasPrefix(l, "stty: ") {
+		if strings.HasPrefix(l, "stty: ") || strings.Contains(l, `"error":"rpc error: code = Canceled desc = context canceled"`) {
 			continue
 		}
 		l = reLogTime.ReplaceAllString(l, `"ts":"T"`)
@@ -404,6 +418,13 @@ func startServer(t *testing.T, tg *target, flags []string) (stop func()) {
 		stopped = true
 		_ = cmd.Process.Kill()
 		<-done
+		if dir := os.Getenv("CAIRNCTL_SESSION_OUT"); dir != "" {
+			f, err := os.CreateTemp(dir, srv.name+"-*.log")
+			if err == nil {
+				_, _ = f.WriteString(logs.String())
+				f.Close()
+			}
+		}
 	}
 	t.Cleanup(stop)
 
