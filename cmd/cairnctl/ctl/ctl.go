@@ -151,6 +151,8 @@ func (c *ctl) run(fn func(cmd *cobra.Command, args []string) error) func(*cobra.
 const (
 	groupKV                 = "kv"
 	groupClusterMaintenance = "cluster maintenance"
+	groupConcurrency        = "concurrency"
+	groupAuthentication     = "authentication"
 	groupUtility            = "utility"
 )
 
@@ -178,6 +180,8 @@ func (c *ctl) newRootCommand() *cobra.Command {
 	root.AddGroup(
 		&cobra.Group{ID: groupKV, Title: "Key-value commands"},
 		&cobra.Group{ID: groupClusterMaintenance, Title: "Cluster maintenance commands"},
+		&cobra.Group{ID: groupConcurrency, Title: "Concurrency commands"},
+		&cobra.Group{ID: groupAuthentication, Title: "Authentication commands"},
 		&cobra.Group{ID: groupUtility, Title: "Utility commands"},
 	)
 	root.AddCommand(
@@ -195,6 +199,11 @@ func (c *ctl) newRootCommand() *cobra.Command {
 		c.newLeaseCommand(),
 		c.newMemberCommand(),
 		c.newSnapshotCommand(),
+		c.newLockCommand(),
+		c.newElectCommand(),
+		c.newAuthCommand(),
+		c.newUserCommand(),
+		c.newRoleCommand(),
 		c.newCompletionCommand(),
 		newOptionsCommand(root),
 	)

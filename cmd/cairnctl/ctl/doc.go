@@ -2,12 +2,14 @@
 // drop-in replacement for etcdctl 3.7 (go.etcd.io/etcd/etcdctl/v3).
 //
 // It owns the command tree (put, get, del, txn, watch, lease, compaction,
-// alarm, defrag, endpoint, move-leader, member, snapshot, version,
-// options), the global flags and their ETCDCTL_* environment variables,
-// and the output printers (simple, fields, json, protobuf, table). It
-// talks to a cluster only through go.etcd.io/etcd/client/v3, never through
-// Cairn's internal packages, so it works against any etcd-v3-compatible
-// server.
+// alarm, defrag, endpoint, move-leader, member, snapshot, lock, elect,
+// auth, user, role, version, options), the global flags and their
+// ETCDCTL_* environment variables, and the output printers (simple,
+// fields, json, protobuf, table). It talks to a cluster only through
+// go.etcd.io/etcd/client/v3 (lock and elect through its concurrency
+// package, as etcdctl does, not through the Lock and Election services),
+// never through Cairn's internal packages, so it works against any
+// etcd-v3-compatible server.
 //
 // Compatibility is byte-for-byte where it can be observed by a script:
 // the text on stdout and stderr, the "Error: ..." lines and the exit codes
@@ -18,4 +20,10 @@
 //
 // Entry point: Main runs one invocation with explicit arguments and streams
 // and returns the process exit code.
+//
+// Tests: the printers are pinned by golden files that etcdctl's own
+// printers wrote (testdata/printer), and whole sessions by scenarios
+// (testdata/compat/*.scen) that session_test.go runs with bin/etcdctl and
+// with cairnctl against a real server, comparing every line's stdout,
+// stderr and exit code.
 package ctl

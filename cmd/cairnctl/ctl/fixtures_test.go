@@ -7,6 +7,7 @@ package ctl
 // but the etcd API types, so that the generator can compile a copy of it.
 
 import (
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -140,4 +141,77 @@ func fxAlarmEmpty() *clientv3.AlarmResponse {
 
 func fxMoveLeader() *clientv3.MoveLeaderResponse {
 	return &clientv3.MoveLeaderResponse{Header: fxMemberHeader()}
+}
+
+// fxPerms are a role's permissions of every shape the printers tell apart:
+// a single key, a range, a prefix, a range open at the end, the whole key
+// space (as the empty key with --prefix is stored), and a key that needs
+// quoting.
+func fxPerms() []*authpb.Permission {
+	return []*authpb.Permission{
+		{PermType: authpb.Permission_READ, Key: []byte("foo")},
+		{PermType: authpb.Permission_WRITE, Key: []byte("a"), RangeEnd: []byte("c")},
+		{PermType: authpb.Permission_READWRITE, Key: []byte("pre"), RangeEnd: []byte("prf")},
+		{PermType: authpb.Permission_READ, Key: []byte("from"), RangeEnd: []byte{0}},
+		{PermType: authpb.Permission_WRITE, Key: []byte{0}, RangeEnd: []byte{0}},
+		{PermType: authpb.Permission_READWRITE, Key: []byte("k \"q\"\n")},
+	}
+}
+
+func fxRoleGet() *clientv3.AuthRoleGetResponse {
+	return &clientv3.AuthRoleGetResponse{Header: fxHeader(), Perm: fxPerms()}
+}
+
+// fxRoleGetNoPerms is a role without permissions: the root role, which
+// etcdctl shows as having all of them, or any other.
+func fxRoleGetNoPerms() *clientv3.AuthRoleGetResponse {
+	return &clientv3.AuthRoleGetResponse{Header: fxHeader()}
+}
+
+func fxRoleList() *clientv3.AuthRoleListResponse {
+	return &clientv3.AuthRoleListResponse{Header: fxHeader(), Roles: []string{"r1", "root", "with space"}}
+}
+
+func fxUserGet() *clientv3.AuthUserGetResponse {
+	return &clientv3.AuthUserGetResponse{Header: fxHeader(), Roles: []string{"r1", "root"}}
+}
+
+func fxUserGetNoRoles() *clientv3.AuthUserGetResponse {
+	return &clientv3.AuthUserGetResponse{Header: fxHeader()}
+}
+
+func fxUserList() *clientv3.AuthUserListResponse {
+	return &clientv3.AuthUserListResponse{Header: fxHeader(), Users: []string{"alice", "root"}}
+}
+
+func fxAuthStatus() *clientv3.AuthStatusResponse {
+	return &clientv3.AuthStatusResponse{Header: fxHeader(), Enabled: true, AuthRevision: 12}
+}
+
+func fxRoleAdd() *clientv3.AuthRoleAddResponse {
+	return &clientv3.AuthRoleAddResponse{Header: fxHeader()}
+}
+func fxRoleDelete() *clientv3.AuthRoleDeleteResponse {
+	return &clientv3.AuthRoleDeleteResponse{Header: fxHeader()}
+}
+func fxRoleGrant() *clientv3.AuthRoleGrantPermissionResponse {
+	return &clientv3.AuthRoleGrantPermissionResponse{Header: fxHeader()}
+}
+func fxRoleRevoke() *clientv3.AuthRoleRevokePermissionResponse {
+	return &clientv3.AuthRoleRevokePermissionResponse{Header: fxHeader()}
+}
+func fxUserAdd() *clientv3.AuthUserAddResponse {
+	return &clientv3.AuthUserAddResponse{Header: fxHeader()}
+}
+func fxUserDelete() *clientv3.AuthUserDeleteResponse {
+	return &clientv3.AuthUserDeleteResponse{Header: fxHeader()}
+}
+func fxUserPasswd() *clientv3.AuthUserChangePasswordResponse {
+	return &clientv3.AuthUserChangePasswordResponse{Header: fxHeader()}
+}
+func fxUserGrant() *clientv3.AuthUserGrantRoleResponse {
+	return &clientv3.AuthUserGrantRoleResponse{Header: fxHeader()}
+}
+func fxUserRevoke() *clientv3.AuthUserRevokeRoleResponse {
+	return &clientv3.AuthUserRevokeRoleResponse{Header: fxHeader()}
 }

@@ -42,6 +42,25 @@ type printer interface {
 
 	Alarm(*clientv3.AlarmResponse) error
 	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse) error
+
+	// The auth results take the names the command line gave, which the
+	// simple format repeats and the responses do not carry.
+	RoleAdd(role string, r *clientv3.AuthRoleAddResponse) error
+	RoleGet(role string, r *clientv3.AuthRoleGetResponse) error
+	RoleDelete(role string, r *clientv3.AuthRoleDeleteResponse) error
+	RoleList(*clientv3.AuthRoleListResponse) error
+	RoleGrantPermission(role string, r *clientv3.AuthRoleGrantPermissionResponse) error
+	RoleRevokePermission(role, key, end string, r *clientv3.AuthRoleRevokePermissionResponse) error
+
+	UserAdd(user string, r *clientv3.AuthUserAddResponse) error
+	UserGet(user string, r *clientv3.AuthUserGetResponse) error
+	UserList(*clientv3.AuthUserListResponse) error
+	UserChangePassword(*clientv3.AuthUserChangePasswordResponse) error
+	UserGrantRole(user, role string, r *clientv3.AuthUserGrantRoleResponse) error
+	UserRevokeRole(user, role string, r *clientv3.AuthUserRevokeRoleResponse) error
+	UserDelete(user string, r *clientv3.AuthUserDeleteResponse) error
+
+	AuthStatus(*clientv3.AuthStatusResponse) error
 }
 
 // newPrinter returns the printer for format, or nil for an unknown format.
@@ -109,6 +128,48 @@ func (p *messagePrinter) Alarm(r *clientv3.AlarmResponse) error {
 }
 func (p *messagePrinter) MoveLeader(_, _ uint64, r *clientv3.MoveLeaderResponse) error {
 	return p.emit((*pb.MoveLeaderResponse)(r))
+}
+func (p *messagePrinter) RoleAdd(_ string, r *clientv3.AuthRoleAddResponse) error {
+	return p.emit((*pb.AuthRoleAddResponse)(r))
+}
+func (p *messagePrinter) RoleGet(_ string, r *clientv3.AuthRoleGetResponse) error {
+	return p.emit((*pb.AuthRoleGetResponse)(r))
+}
+func (p *messagePrinter) RoleDelete(_ string, r *clientv3.AuthRoleDeleteResponse) error {
+	return p.emit((*pb.AuthRoleDeleteResponse)(r))
+}
+func (p *messagePrinter) RoleList(r *clientv3.AuthRoleListResponse) error {
+	return p.emit((*pb.AuthRoleListResponse)(r))
+}
+func (p *messagePrinter) RoleGrantPermission(_ string, r *clientv3.AuthRoleGrantPermissionResponse) error {
+	return p.emit((*pb.AuthRoleGrantPermissionResponse)(r))
+}
+func (p *messagePrinter) RoleRevokePermission(_, _, _ string, r *clientv3.AuthRoleRevokePermissionResponse) error {
+	return p.emit((*pb.AuthRoleRevokePermissionResponse)(r))
+}
+func (p *messagePrinter) UserAdd(_ string, r *clientv3.AuthUserAddResponse) error {
+	return p.emit((*pb.AuthUserAddResponse)(r))
+}
+func (p *messagePrinter) UserGet(_ string, r *clientv3.AuthUserGetResponse) error {
+	return p.emit((*pb.AuthUserGetResponse)(r))
+}
+func (p *messagePrinter) UserList(r *clientv3.AuthUserListResponse) error {
+	return p.emit((*pb.AuthUserListResponse)(r))
+}
+func (p *messagePrinter) UserChangePassword(r *clientv3.AuthUserChangePasswordResponse) error {
+	return p.emit((*pb.AuthUserChangePasswordResponse)(r))
+}
+func (p *messagePrinter) UserGrantRole(_, _ string, r *clientv3.AuthUserGrantRoleResponse) error {
+	return p.emit((*pb.AuthUserGrantRoleResponse)(r))
+}
+func (p *messagePrinter) UserRevokeRole(_, _ string, r *clientv3.AuthUserRevokeRoleResponse) error {
+	return p.emit((*pb.AuthUserRevokeRoleResponse)(r))
+}
+func (p *messagePrinter) UserDelete(_ string, r *clientv3.AuthUserDeleteResponse) error {
+	return p.emit((*pb.AuthUserDeleteResponse)(r))
+}
+func (p *messagePrinter) AuthStatus(r *clientv3.AuthStatusResponse) error {
+	return p.emit((*pb.AuthStatusResponse)(r))
 }
 func (p *messagePrinter) EndpointHealth(r []epHealth) error { return p.endpoint(r) }
 func (p *messagePrinter) EndpointStatus(r []epStatus) error { return p.endpoint(r) }

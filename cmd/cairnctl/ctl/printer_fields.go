@@ -11,7 +11,8 @@ import (
 )
 
 // fieldsPrinter prints one `"Name" : value` line per field, for scripts that
-// grep. Member add/remove/update/promote are not supported, as in etcdctl.
+// grep. Member add/remove/update/promote, user get, user list and auth
+// status are not supported, as in etcdctl.
 type fieldsPrinter struct {
 	printer // unsupported fallback
 	w       io.Writer
@@ -233,5 +234,77 @@ func (p *fieldsPrinter) Alarm(r *clientv3.AlarmResponse) error {
 		fmt.Fprintln(p.w, `"AlarmType" :`, a.GetAlarm())
 		fmt.Fprintln(p.w)
 	}
+	return nil
+}
+
+// The auth results print their header only, but for a role's permissions
+// and the role list.
+
+func (p *fieldsPrinter) RoleAdd(_ string, r *clientv3.AuthRoleAddResponse) error {
+	p.hdr((*pb.AuthRoleAddResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) RoleGet(_ string, r *clientv3.AuthRoleGetResponse) error {
+	resp := (*pb.AuthRoleGetResponse)(r)
+	p.hdr(resp.GetHeader())
+	for _, perm := range resp.GetPerm() {
+		// Two spaces after the colon: etcdctl prints the label with its
+		// trailing space as a separate Println operand.
+		fmt.Fprintln(p.w, `"PermType" : `, perm.GetPermType().String())
+		fmt.Fprintf(p.w, "\"Key\" : %q\n", string(perm.GetKey()))
+		fmt.Fprintf(p.w, "\"RangeEnd\" : %q\n", string(perm.GetRangeEnd()))
+	}
+	return nil
+}
+
+func (p *fieldsPrinter) RoleDelete(_ string, r *clientv3.AuthRoleDeleteResponse) error {
+	p.hdr((*pb.AuthRoleDeleteResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) RoleList(r *clientv3.AuthRoleListResponse) error {
+	resp := (*pb.AuthRoleListResponse)(r)
+	p.hdr(resp.GetHeader())
+	fmt.Fprint(p.w, `"Roles" :`)
+	for _, role := range resp.GetRoles() {
+		fmt.Fprintf(p.w, " %q", role)
+	}
+	fmt.Fprintln(p.w)
+	return nil
+}
+
+func (p *fieldsPrinter) RoleGrantPermission(_ string, r *clientv3.AuthRoleGrantPermissionResponse) error {
+	p.hdr((*pb.AuthRoleGrantPermissionResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) RoleRevokePermission(_, _, _ string, r *clientv3.AuthRoleRevokePermissionResponse) error {
+	p.hdr((*pb.AuthRoleRevokePermissionResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) UserAdd(_ string, r *clientv3.AuthUserAddResponse) error {
+	p.hdr((*pb.AuthUserAddResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) UserChangePassword(r *clientv3.AuthUserChangePasswordResponse) error {
+	p.hdr((*pb.AuthUserChangePasswordResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) UserGrantRole(_, _ string, r *clientv3.AuthUserGrantRoleResponse) error {
+	p.hdr((*pb.AuthUserGrantRoleResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) UserRevokeRole(_, _ string, r *clientv3.AuthUserRevokeRoleResponse) error {
+	p.hdr((*pb.AuthUserRevokeRoleResponse)(r).GetHeader())
+	return nil
+}
+
+func (p *fieldsPrinter) UserDelete(_ string, r *clientv3.AuthUserDeleteResponse) error {
+	p.hdr((*pb.AuthUserDeleteResponse)(r).GetHeader())
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/client/pkg/v3/types"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -205,4 +206,136 @@ func (s *simplePrinter) rows(rows [][]string) {
 	for _, row := range rows {
 		fmt.Fprintln(s.w, strings.Join(row, ", "))
 	}
+}
+
+func (s *simplePrinter) RoleAdd(role string, _ *clientv3.AuthRoleAddResponse) error {
+	fmt.Fprintf(s.w, "Role %s created\n", role)
+	return nil
+}
+
+// RoleGet lists the role's permissions under "KV Read:" and "KV Write:"
+// (a readwrite permission under both). The root role, which has every
+// permission without any being stored, shows as open ended.
+func (s *simplePrinter) RoleGet(role string, r *clientv3.AuthRoleGetResponse) error {
+	perms := (*pb.AuthRoleGetResponse)(r).GetPerm()
+	fmt.Fprintf(s.w, "Role %s\n", role)
+	if role == rootRole && perms == nil {
+		fmt.Fprint(s.w, "KV Read:\n\t[, <open ended>\nKV Write:\n\t[, <open ended>\n")
+		return nil
+	}
+	fmt.Fprintln(s.w, "KV Read:")
+	for _, p := range perms {
+		if p.GetPermType() == clientv3.PermRead || p.GetPermType() == clientv3.PermReadWrite {
+			s.permission(p)
+		}
+	}
+	fmt.Fprintln(s.w, "KV Write:")
+	for _, p := range perms {
+		if p.GetPermType() == clientv3.PermWrite || p.GetPermType() == clientv3.PermReadWrite {
+			s.permission(p)
+		}
+	}
+	return nil
+}
+
+// rootRole is the role that auth enable requires and that has every
+// permission.
+const rootRole = "root"
+
+// permission prints one permission line: a single key, a half-open range
+// "[key, end)", or "[key, <open ended>" when the range has no end (end
+// "\x00"), followed by "(prefix key)" when the range is exactly a prefix.
+func (s *simplePrinter) permission(p *authpb.Permission) {
+	key, end := string(p.GetKey()), string(p.GetRangeEnd())
+	if end == "" {
+		fmt.Fprintf(s.w, "\t%s\n", key)
+		return
+	}
+	if end == "\x00" {
+		fmt.Fprintf(s.w, "\t[%s, <open ended>", key)
+	} else {
+		fmt.Fprintf(s.w, "\t[%s, %s)", key, end)
+	}
+	if key != "" && clientv3.GetPrefixRangeEnd(key) == end {
+		fmt.Fprintf(s.w, " (prefix %s)", key)
+	}
+	fmt.Fprintln(s.w)
+}
+
+func (s *simplePrinter) RoleDelete(role string, _ *clientv3.AuthRoleDeleteResponse) error {
+	fmt.Fprintf(s.w, "Role %s deleted\n", role)
+	return nil
+}
+
+func (s *simplePrinter) RoleList(r *clientv3.AuthRoleListResponse) error {
+	for _, role := range (*pb.AuthRoleListResponse)(r).GetRoles() {
+		fmt.Fprintln(s.w, role)
+	}
+	return nil
+}
+
+func (s *simplePrinter) RoleGrantPermission(role string, _ *clientv3.AuthRoleGrantPermissionResponse) error {
+	fmt.Fprintf(s.w, "Role %s updated\n", role)
+	return nil
+}
+
+// RoleRevokePermission names the key as typed and the range end as sent.
+func (s *simplePrinter) RoleRevokePermission(role, key, end string, _ *clientv3.AuthRoleRevokePermissionResponse) error {
+	switch end {
+	case "":
+		fmt.Fprintf(s.w, "Permission of key %s is revoked from role %s\n", key, role)
+	case "\x00":
+		fmt.Fprintf(s.w, "Permission of range [%s, <open ended> is revoked from role %s\n", key, role)
+	default:
+		fmt.Fprintf(s.w, "Permission of range [%s, %s) is revoked from role %s\n", key, end, role)
+	}
+	return nil
+}
+
+func (s *simplePrinter) UserAdd(user string, _ *clientv3.AuthUserAddResponse) error {
+	fmt.Fprintf(s.w, "User %s created\n", user)
+	return nil
+}
+
+func (s *simplePrinter) UserGet(user string, r *clientv3.AuthUserGetResponse) error {
+	fmt.Fprintf(s.w, "User: %s\nRoles:", user)
+	for _, role := range (*pb.AuthUserGetResponse)(r).GetRoles() {
+		fmt.Fprint(s.w, " "+role)
+	}
+	fmt.Fprintln(s.w)
+	return nil
+}
+
+func (s *simplePrinter) UserList(r *clientv3.AuthUserListResponse) error {
+	for _, user := range (*pb.AuthUserListResponse)(r).GetUsers() {
+		fmt.Fprintln(s.w, user)
+	}
+	return nil
+}
+
+func (s *simplePrinter) UserChangePassword(*clientv3.AuthUserChangePasswordResponse) error {
+	fmt.Fprintln(s.w, "Password updated")
+	return nil
+}
+
+func (s *simplePrinter) UserGrantRole(user, role string, _ *clientv3.AuthUserGrantRoleResponse) error {
+	fmt.Fprintf(s.w, "Role %s is granted to user %s\n", role, user)
+	return nil
+}
+
+func (s *simplePrinter) UserRevokeRole(user, role string, _ *clientv3.AuthUserRevokeRoleResponse) error {
+	fmt.Fprintf(s.w, "Role %s is revoked from user %s\n", role, user)
+	return nil
+}
+
+func (s *simplePrinter) UserDelete(user string, _ *clientv3.AuthUserDeleteResponse) error {
+	fmt.Fprintf(s.w, "User %s deleted\n", user)
+	return nil
+}
+
+func (s *simplePrinter) AuthStatus(r *clientv3.AuthStatusResponse) error {
+	resp := (*pb.AuthStatusResponse)(r)
+	fmt.Fprintln(s.w, "Authentication Status:", resp.GetEnabled())
+	fmt.Fprintln(s.w, "AuthRevision:", resp.GetAuthRevision())
+	return nil
 }

@@ -26,6 +26,7 @@ EPID=$!
 for i in $(seq 1 50); do "${CURL[@]}" $SCHEME://127.0.0.1:23790/health >/dev/null 2>&1 && break; sleep 0.1; done
 sleep 0.5
 export CTL=$CTL_BIN
+export REFCTL=${ETCDCTL:-/tmp/bin/etcdctl}
 export ETCDCTL_ENDPOINTS=127.0.0.1:23790
 : > $OUT
 while IFS= read -r line; do
