@@ -47,9 +47,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// authServers run the scenarios of the auth, user and role commands. Cairn
-// does not serve the Auth service yet; add "cairn" here once it does.
-var authServers = []string{"etcd"}
+// authServers run the scenarios of the auth, user and role commands.
+var authServers = []string{"etcd", "cairn"}
 
 // coordServers run the lock and elect scenarios.
 var coordServers = []string{"etcd", "cairn"}
