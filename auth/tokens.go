@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,15 +46,18 @@ type simpleTokens struct {
 	ttl  time.Duration
 	wait func(ctx context.Context, index uint64) bool
 
-	mu        sync.Mutex
+	// mu guards the map; a token's expiry is atomic, so a request using
+	// a token takes only the read lock (requests of every client share
+	// this table).
+	mu        sync.RWMutex
 	enabled   bool
-	tokens    map[string]simpleToken
+	tokens    map[string]*simpleToken
 	lastSweep time.Time
 }
 
 type simpleToken struct {
 	user    string
-	expires time.Time
+	expires atomic.Int64 // unix nanoseconds
 }
 
 // NewSimpleTokens makes simple tokens living ttl since their last use
@@ -63,7 +67,7 @@ func NewSimpleTokens(ttl time.Duration, wait func(ctx context.Context, index uin
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
 	}
-	return &simpleTokens{ttl: ttl, wait: wait, tokens: map[string]simpleToken{}}
+	return &simpleTokens{ttl: ttl, wait: wait, tokens: map[string]*simpleToken{}}
 }
 
 func (t *simpleTokens) newPrefix() (string, error) {
@@ -87,7 +91,9 @@ func (t *simpleTokens) assign(user string, _ uint64, prefix string, index uint64
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.enabled {
-		t.tokens[tok] = simpleToken{user: user, expires: now.Add(t.ttl)}
+		st := &simpleToken{user: user}
+		st.expires.Store(now.Add(t.ttl).UnixNano())
+		t.tokens[tok] = st
 		t.sweep(now)
 	}
 	return tok, nil
@@ -100,7 +106,7 @@ func (t *simpleTokens) sweep(now time.Time) {
 	}
 	t.lastSweep = now
 	for k, v := range t.tokens {
-		if now.After(v.expires) {
+		if now.UnixNano() > v.expires.Load() {
 			delete(t.tokens, k)
 		}
 	}
@@ -118,19 +124,15 @@ func (t *simpleTokens) info(ctx context.Context, token string) (string, uint64, 
 	if t.wait != nil && !t.wait(ctx, index) {
 		return "", 0, false
 	}
-	now := time.Now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	now := time.Now().UnixNano()
+	t.mu.RLock()
 	st, ok := t.tokens[token]
-	if !ok {
+	t.mu.RUnlock()
+	if !ok || now > st.expires.Load() {
+		// An expired token is dropped by the next sweep.
 		return "", 0, false
 	}
-	if now.After(st.expires) {
-		delete(t.tokens, token)
-		return "", 0, false
-	}
-	st.expires = now.Add(t.ttl)
-	t.tokens[token] = st
+	st.expires.Store(now + int64(t.ttl))
 	return st.user, 0, true
 }
 
