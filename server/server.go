@@ -96,7 +96,7 @@ func Start(cfg *Config) (*Server, error) {
 	return s, nil
 }
 
-func start(cfg *Config) (s *Server, err error) {
+func start(cfg *Config) (_ *Server, err error) {
 	lg := cfg.Logger
 	if lg == nil {
 		if lg, err = newLogger(cfg.LogLevel, cfg.LogOutputs, cfg.LogFormat); err != nil {
@@ -132,7 +132,10 @@ func start(cfg *Config) (s *Server, err error) {
 	}
 
 	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024)}
-	s = srv
+	// s is not the named result: "return nil, err" must not clear the
+	// member that goroutines and hooks started below still use while
+	// shutdown stops them.
+	s := srv
 	defer func() {
 		if err != nil {
 			srv.shutdown() // stop whatever did start, then report the error
