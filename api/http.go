@@ -113,4 +113,3 @@ func (s *Server) versionHandler(mux *http.ServeMux) {
 		})
 	})
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -115,9 +116,13 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
+	start := time.Now()
 	rev, err := m.s.m.Store().WriteSnapshot(f)
 	if err != nil {
 		return toGRPC(err)
+	}
+	if m.s.opts.Metrics != nil {
+		m.s.opts.Metrics.SnapshotSaves.Observe(time.Since(start).Seconds())
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {

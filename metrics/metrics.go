@@ -14,7 +14,6 @@ package metrics
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -42,7 +41,6 @@ type Metrics struct {
 	PeerRecvFailures *prometheus.CounterVec
 	ClientSentBytes  prometheus.Counter
 	ClientRecvBytes  prometheus.Counter
-	ClientRequests   *prometheus.CounterVec
 	MVCCPut          prometheus.Counter
 	MVCCDelete       prometheus.Counter
 	MVCCRange        prometheus.Counter
@@ -88,7 +86,6 @@ func New(extensive bool) *Metrics {
 		PeerRecvFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_peer_received_failures_total", Help: "The total number of receive failures from peers."}, []string{"From"}),
 		ClientSentBytes:  counter("etcd_network_client_grpc_sent_bytes_total", "The total number of bytes sent to grpc clients."),
 		ClientRecvBytes:  counter("etcd_network_client_grpc_received_bytes_total", "The total number of bytes received from grpc clients."),
-		ClientRequests:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_server_client_requests_total", Help: "The total number of client requests per client version."}, []string{"type", "client_api_version"}),
 		MVCCPut:          counter("etcd_mvcc_put_total", "Total number of puts seen by this member."),
 		MVCCDelete:       counter("etcd_mvcc_delete_total", "Total number of deletes seen by this member."),
 		MVCCRange:        counter("etcd_mvcc_range_total", "Total number of ranges seen by this member."),
@@ -103,7 +100,7 @@ func New(extensive bool) *Metrics {
 		m.LeaderChanges, m.ProposalsFailed, m.SlowApply, m.SlowReadIndexes, m.ReadIndexFailed, m.LearnerPromotes,
 		m.HeartbeatFailed, m.ApplyDuration, m.WALFsync, m.BackendCommit, m.PeerRoundTrip, m.PeerSentBytes,
 		m.PeerRecvBytes, m.PeerSentFailures, m.PeerRecvFailures, m.ClientSentBytes, m.ClientRecvBytes,
-		m.ClientRequests, m.MVCCPut, m.MVCCDelete, m.MVCCRange, m.MVCCTxn, m.LeaseGranted, m.LeaseRevoked,
+		m.MVCCPut, m.MVCCDelete, m.MVCCRange, m.MVCCTxn, m.LeaseGranted, m.LeaseRevoked,
 		m.LeaseRenewed, m.SnapshotSaves,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
@@ -138,9 +135,6 @@ func (m *Metrics) Handler() http.Handler {
 
 // Registry is the member's registry (tests gather from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// Since observes the seconds since start in h.
-func Since(h prometheus.Observer, start time.Time) { h.Observe(time.Since(start).Seconds()) }
 
 // ID formats a member ID as etcd labels it (hex, no padding).
 func ID(id uint64) string { return strconv.FormatUint(id, 16) }
