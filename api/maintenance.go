@@ -122,7 +122,7 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 		return toGRPC(err)
 	}
 	if m.s.opts.Metrics != nil {
-		m.s.opts.Metrics.SnapshotSaves.Observe(time.Since(start).Seconds())
+		m.s.opts.Metrics.BackendSnapshot.Observe(time.Since(start).Seconds())
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
@@ -132,6 +132,7 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 		return err
 	}
 	hdr := m.s.header(rev)
+	m.s.lg.Info("sending database snapshot to client", "total-bytes", size, "revision", rev)
 	buf := make([]byte, snapshotChunk)
 	remaining := size
 	for first := true; first || remaining > 0; first = false {
@@ -142,9 +143,11 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 		remaining -= int64(n)
 		resp := &pb.SnapshotResponse{Header: hdr, RemainingBytes: uint64(remaining), Blob: buf[:n], Version: StorageVersion}
 		if err := stream.Send(resp); err != nil {
+			m.s.lg.Warn("failed to send database snapshot to client", "err", err)
 			return err
 		}
 	}
+	m.s.lg.Info("sent database snapshot to client", "total-bytes", size, "took", time.Since(start))
 	return nil
 }
 

@@ -3,7 +3,13 @@ package metrics
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -12,10 +18,27 @@ import (
 )
 
 // grpcMetrics are go-grpc-prometheus's server metrics, which etcd
-// exports: the same names, labels and label values.
+// exports: the same names, labels and label values; plus etcd's
+// etcd_server_client_requests_total.
 type grpcMetrics struct {
 	started, handled, msgRecv, msgSent *prometheus.CounterVec
 	handling                           *prometheus.HistogramVec // nil unless extensive
+	clientRequests                     *prometheus.CounterVec
+
+	// The children of the vectors are looked up once per method and
+	// client version, not on every RPC (a vector's lookup hashes the
+	// labels and takes a read lock).
+	methods  sync.Map // full method + "\x00" + grpc_type -> *methodMetrics
+	versions sync.Map // "unary"|"stream" + "\x00" + version -> prometheus.Counter
+}
+
+// methodMetrics are one method's children of the vectors.
+type methodMetrics struct {
+	started, msgRecv, msgSent prometheus.Counter
+	handling                  prometheus.Observer // nil unless extensive
+	handled                   [codes.Unauthenticated + 1]atomic.Pointer[prometheus.Counter]
+	labels                    [3]string
+	vec                       *prometheus.CounterVec
 }
 
 func newGRPCMetrics(extensive bool) *grpcMetrics {
@@ -26,6 +49,8 @@ func newGRPCMetrics(extensive bool) *grpcMetrics {
 			append(l[:3:3], "grpc_code")),
 		msgRecv: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_msg_received_total", Help: "Total number of RPC stream messages received on the server."}, l),
 		msgSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_msg_sent_total", Help: "Total number of gRPC stream messages sent by the server."}, l),
+		clientRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_server_client_requests_total", Help: "The total number of client requests per client version."},
+			[]string{"type", "client_api_version"}),
 	}
 	if extensive {
 		g.handling = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "grpc_server_handling_seconds",
@@ -35,10 +60,67 @@ func newGRPCMetrics(extensive bool) *grpcMetrics {
 }
 
 func (g *grpcMetrics) register(reg *prometheus.Registry) {
-	reg.MustRegister(g.started, g.handled, g.msgRecv, g.msgSent)
+	reg.MustRegister(g.started, g.handled, g.msgRecv, g.msgSent, g.clientRequests)
 	if g.handling != nil {
 		reg.MustRegister(g.handling)
 	}
+}
+
+// method returns the children for a method called as typ.
+func (g *grpcMetrics) method(full, typ string) *methodMetrics {
+	key := full + "\x00" + typ
+	if v, ok := g.methods.Load(key); ok {
+		return v.(*methodMetrics)
+	}
+	service, method := split(full)
+	mm := &methodMetrics{
+		started: g.started.WithLabelValues(typ, service, method),
+		msgRecv: g.msgRecv.WithLabelValues(typ, service, method),
+		msgSent: g.msgSent.WithLabelValues(typ, service, method),
+		labels:  [3]string{typ, service, method},
+		vec:     g.handled,
+	}
+	if g.handling != nil {
+		mm.handling = g.handling.WithLabelValues(typ, service, method)
+	}
+	v, _ := g.methods.LoadOrStore(key, mm)
+	return v.(*methodMetrics)
+}
+
+// done counts a finished RPC under its status code. The counters of each
+// code are made on first use, as go-grpc-prometheus only shows the codes
+// that happened.
+func (mm *methodMetrics) done(err error, start time.Time) {
+	code := status.Code(err)
+	if int(code) < len(mm.handled) {
+		c := mm.handled[code].Load()
+		if c == nil {
+			child := mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String())
+			c = &child
+			mm.handled[code].Store(c) // every writer stores the same child
+		}
+		(*c).Inc()
+	} else {
+		mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String()).Inc()
+	}
+	if mm.handling != nil {
+		mm.handling.Observe(time.Since(start).Seconds())
+	}
+}
+
+// clientRequest counts a request by the client-api-version metadata
+// clientv3 sends ("unknown" without it), as etcd does.
+func (g *grpcMetrics) clientRequest(ctx context.Context, typ string) {
+	ver := "unknown"
+	if vs := metadata.ValueFromIncomingContext(ctx, rpctypes.MetadataClientAPIVersionKey); len(vs) > 0 {
+		ver = vs[0]
+	}
+	key := typ + "\x00" + ver
+	v, ok := g.versions.Load(key)
+	if !ok {
+		v, _ = g.versions.LoadOrStore(key, g.clientRequests.WithLabelValues(typ, ver))
+	}
+	v.(prometheus.Counter).Inc()
 }
 
 // split turns "/etcdserverpb.KV/Range" into its service and method.
@@ -58,38 +140,29 @@ func streamType(info *grpc.StreamServerInfo) string {
 	return "server_stream"
 }
 
-func (g *grpcMetrics) done(typ, service, method string, err error, start time.Time) {
-	g.handled.WithLabelValues(typ, service, method, status.Code(err).String()).Inc()
-	if g.handling != nil {
-		g.handling.WithLabelValues(typ, service, method).Observe(time.Since(start).Seconds())
-	}
-}
-
 // UnaryInterceptor counts unary RPCs.
 func (m *Metrics) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	g := m.grpc
-	service, method := split(info.FullMethod)
+	mm := m.grpc.method(info.FullMethod, "unary")
 	start := time.Now()
-	g.started.WithLabelValues("unary", service, method).Inc()
-	g.msgRecv.WithLabelValues("unary", service, method).Inc()
+	m.grpc.clientRequest(ctx, "unary")
+	mm.started.Inc()
+	mm.msgRecv.Inc()
 	resp, err := handler(ctx, req)
 	if err == nil {
-		g.msgSent.WithLabelValues("unary", service, method).Inc()
+		mm.msgSent.Inc()
 	}
-	g.done("unary", service, method, err, start)
+	mm.done(err, start)
 	return resp, err
 }
 
 // StreamInterceptor counts streams and their messages.
 func (m *Metrics) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	g := m.grpc
-	typ := streamType(info)
-	service, method := split(info.FullMethod)
+	mm := m.grpc.method(info.FullMethod, streamType(info))
 	start := time.Now()
-	g.started.WithLabelValues(typ, service, method).Inc()
-	err := handler(srv, &countingStream{ServerStream: ss,
-		recv: g.msgRecv.WithLabelValues(typ, service, method), sent: g.msgSent.WithLabelValues(typ, service, method)})
-	g.done(typ, service, method, err, start)
+	m.grpc.clientRequest(ss.Context(), "stream")
+	mm.started.Inc()
+	err := handler(srv, &countingStream{ServerStream: ss, recv: mm.msgRecv, sent: mm.msgSent})
+	mm.done(err, start)
 	return err
 }
 

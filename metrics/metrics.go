@@ -24,14 +24,18 @@ import (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	LeaderChanges    prometheus.Counter
-	ProposalsFailed  prometheus.Counter
-	SlowApply        prometheus.Counter
-	SlowReadIndexes  prometheus.Counter
-	ReadIndexFailed  prometheus.Counter
-	LearnerPromotes  prometheus.Counter
-	HeartbeatFailed  prometheus.Counter
-	ApplyDuration    prometheus.Histogram
+	LeaderChanges   prometheus.Counter
+	ProposalsFailed prometheus.Counter
+	SlowApply       prometheus.Counter
+	SlowReadIndexes prometheus.Counter
+	ReadIndexFailed prometheus.Counter
+	LearnerPromotes prometheus.Counter
+	HeartbeatFailed prometheus.Counter
+	// ApplyDuration is labelled version ("v3"), op (the request's name,
+	// as etcd's InternalRaftRequest field: Put, Txn, LeaseGrant, ...)
+	// and success.
+	ApplyDuration    *prometheus.HistogramVec
+	SnapshotApplying prometheus.Gauge
 	WALFsync         prometheus.Histogram
 	BackendCommit    prometheus.Histogram
 	PeerRoundTrip    *prometheus.HistogramVec
@@ -48,7 +52,26 @@ type Metrics struct {
 	LeaseGranted     prometheus.Counter
 	LeaseRevoked     prometheus.Counter
 	LeaseRenewed     prometheus.Counter
-	SnapshotSaves    prometheus.Histogram
+	// BackendSnapshot is the time a Maintenance.Snapshot stream took;
+	// SnapshotDBSave the time a member took to receive and save a
+	// snapshot sent by the leader.
+	BackendSnapshot  prometheus.Histogram
+	SnapshotDBSave   prometheus.Histogram
+	ActivePeers      *prometheus.GaugeVec   // Local, Remote
+	PeerDisconnects  *prometheus.CounterVec // Local, Remote
+	SnapSendOK       *prometheus.CounterVec // To
+	SnapSendFailed   *prometheus.CounterVec
+	SnapSendInflight *prometheus.GaugeVec
+	SnapSendTime     *prometheus.HistogramVec
+	SnapRecvOK       *prometheus.CounterVec // From
+	SnapRecvFailed   *prometheus.CounterVec
+	SnapRecvInflight *prometheus.GaugeVec
+	SnapRecvTime     *prometheus.HistogramVec
+	// Compaction of old revisions (etcd_debugging_mvcc_db_compaction_*).
+	CompactionPause prometheus.Histogram // ms, one batch
+	CompactionTotal prometheus.Histogram // ms, one compaction
+	CompactionLast  prometheus.Gauge     // unix seconds
+	CompactionKeys  prometheus.Counter
 
 	grpc *grpcMetrics
 }
@@ -58,6 +81,7 @@ var (
 	diskBuckets = prometheus.ExponentialBuckets(0.001, 2, 14) // 1 ms .. 8 s
 	rttBuckets  = prometheus.ExponentialBuckets(0.0001, 2, 16)
 	applyBucket = prometheus.ExponentialBuckets(0.0001, 2, 20)
+	snapBuckets = prometheus.ExponentialBuckets(0.1, 2, 10)
 )
 
 func counter(name, help string) prometheus.Counter {
@@ -76,7 +100,8 @@ func New(extensive bool) *Metrics {
 		ReadIndexFailed:  counter("etcd_server_read_indexes_failed_total", "The total number of failed read indexes seen."),
 		LearnerPromotes:  counter("etcd_server_learner_promote_successes", "The total number of successful learner promotions while this member is leader."),
 		HeartbeatFailed:  counter("etcd_server_heartbeat_send_failures_total", "The total number of leader heartbeat send failures (likely overloaded from slow disk)."),
-		ApplyDuration:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cairn_server_apply_duration_seconds", Help: "The latency of applying one committed entry (Cairn's counterpart of etcd_server_apply_duration_seconds, without its labels).", Buckets: applyBucket}),
+		ApplyDuration:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_server_apply_duration_seconds", Help: "The latency distributions of v2 apply called by backend.", Buckets: applyBucket}, []string{"version", "op", "success"}),
+		SnapshotApplying: prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_server_snapshot_apply_in_progress_total", Help: "1 if the server is applying the incoming snapshot. 0 if none."}),
 		WALFsync:         prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_wal_fsync_duration_seconds", Help: "The latency distributions of fsync called by WAL.", Buckets: diskBuckets}),
 		BackendCommit:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_commit_duration_seconds", Help: "The latency distributions of commit called by backend.", Buckets: diskBuckets}),
 		PeerRoundTrip:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_peer_round_trip_time_seconds", Help: "Round-Trip-Time histogram between peers", Buckets: rttBuckets}, []string{"To"}),
@@ -93,7 +118,22 @@ func New(extensive bool) *Metrics {
 		LeaseGranted:     counter("etcd_debugging_lease_granted_total", "The total number of granted leases."),
 		LeaseRevoked:     counter("etcd_debugging_lease_revoked_total", "The total number of revoked leases."),
 		LeaseRenewed:     counter("etcd_debugging_lease_renewed_total", "The number of renewed leases seen by the leader."),
-		SnapshotSaves:    prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_snap_db_save_total_duration_seconds", Help: "The total latency distributions of v3 snapshot save", Buckets: prometheus.ExponentialBuckets(0.1, 2, 10)}),
+		BackendSnapshot:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_disk_backend_snapshot_duration_seconds", Help: "The latency distribution of backend snapshots.", Buckets: prometheus.ExponentialBuckets(.01, 2, 17)}),
+		SnapshotDBSave:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_snap_db_save_total_duration_seconds", Help: "The total latency distributions of v3 snapshot save", Buckets: snapBuckets}),
+		ActivePeers:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_active_peers", Help: "The current number of active peer connections."}, []string{"Local", "Remote"}),
+		PeerDisconnects:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_disconnected_peers_total", Help: "The total number of disconnected peers."}, []string{"Local", "Remote"}),
+		SnapSendOK:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_success", Help: "Total number of successful snapshot sends"}, []string{"To"}),
+		SnapSendFailed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_send_failures", Help: "Total number of snapshot send failures"}, []string{"To"}),
+		SnapSendInflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_snapshot_send_inflights_total", Help: "Total number of inflight snapshot sends"}, []string{"To"}),
+		SnapSendTime:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_send_total_duration_seconds", Help: "Total latency distributions of v3 snapshot sends", Buckets: snapBuckets}, []string{"To"}),
+		SnapRecvOK:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_success", Help: "Total number of successful snapshot receives"}, []string{"From"}),
+		SnapRecvFailed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "etcd_network_snapshot_receive_failures", Help: "Total number of snapshot receive failures"}, []string{"From"}),
+		SnapRecvInflight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "etcd_network_snapshot_receive_inflights_total", Help: "Total number of inflight snapshot receives"}, []string{"From"}),
+		SnapRecvTime:     prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "etcd_network_snapshot_receive_total_duration_seconds", Help: "Total latency distributions of v3 snapshot receives", Buckets: snapBuckets}, []string{"From"}),
+		CompactionPause:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_debugging_mvcc_db_compaction_pause_duration_milliseconds", Help: "Bucketed histogram of db compaction pause duration.", Buckets: prometheus.ExponentialBuckets(1, 2, 13)}),
+		CompactionTotal:  prometheus.NewHistogram(prometheus.HistogramOpts{Name: "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds", Help: "Bucketed histogram of db compaction total duration.", Buckets: prometheus.ExponentialBuckets(100, 2, 14)}),
+		CompactionLast:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "etcd_debugging_mvcc_db_compaction_last", Help: "The unix time of the last db compaction. Resets to 0 on start."}),
+		CompactionKeys:   counter("etcd_debugging_mvcc_db_compaction_keys_total", "Total number of db keys compacted."),
 	}
 	m.grpc = newGRPCMetrics(extensive)
 	m.reg.MustRegister(
@@ -101,7 +141,10 @@ func New(extensive bool) *Metrics {
 		m.HeartbeatFailed, m.ApplyDuration, m.WALFsync, m.BackendCommit, m.PeerRoundTrip, m.PeerSentBytes,
 		m.PeerRecvBytes, m.PeerSentFailures, m.PeerRecvFailures, m.ClientSentBytes, m.ClientRecvBytes,
 		m.MVCCPut, m.MVCCDelete, m.MVCCRange, m.MVCCTxn, m.LeaseGranted, m.LeaseRevoked,
-		m.LeaseRenewed, m.SnapshotSaves,
+		m.LeaseRenewed, m.SnapshotApplying, m.BackendSnapshot, m.SnapshotDBSave, m.ActivePeers, m.PeerDisconnects,
+		m.SnapSendOK, m.SnapSendFailed, m.SnapSendInflight, m.SnapSendTime,
+		m.SnapRecvOK, m.SnapRecvFailed, m.SnapRecvInflight, m.SnapRecvTime,
+		m.CompactionPause, m.CompactionTotal, m.CompactionLast, m.CompactionKeys,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)

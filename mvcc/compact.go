@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,7 +41,29 @@ func (t *TxnWrite) Compact(rev int64) (<-chan struct{}, error) {
 	return t.s.compactor.waitFor(rev), nil
 }
 
+// CompactionObserver is told how the physical compaction goes, for
+// metrics and logs. Its methods run on the compactor's goroutine and must
+// not block.
+type CompactionObserver interface {
+	// Batch is one engine batch of the walk: how long it took and how
+	// many revision-log entries it handled.
+	Batch(d time.Duration, entries int)
+	// Done is a finished compaction at rev and how long it took.
+	Done(rev int64, d time.Duration)
+}
+
+// SetCompactionObserver sets the observer of physical compactions (nil
+// for none). It may be called while the store runs.
+func (s *Store) SetCompactionObserver(o CompactionObserver) {
+	if o == nil {
+		s.compactor.obs.Store(nil)
+		return
+	}
+	s.compactor.obs.Store(&o)
+}
+
 type compactor struct {
+	obs     atomic.Pointer[CompactionObserver]
 	s       *Store
 	mu      sync.Mutex
 	target  int64
@@ -124,6 +147,7 @@ func (c *compactor) run() {
 		if target <= c.done {
 			continue
 		}
+		start := time.Now()
 		if err := c.compact(target); err != nil {
 			c.s.lg.Error("mvcc: compaction failed", "rev", target, "err", err)
 			continue
@@ -139,7 +163,11 @@ func (c *compactor) run() {
 			}
 		}
 		c.mu.Unlock()
-		c.s.lg.Info("mvcc: finished compaction", "rev", target)
+		took := time.Since(start)
+		if o := c.obs.Load(); o != nil {
+			(*o).Done(target, took)
+		}
+		c.s.lg.Info("mvcc: finished compaction", "rev", target, "took", took)
 	}
 }
 
@@ -158,9 +186,13 @@ func (c *compactor) compact(rev int64) error {
 			return errStopped
 		default:
 		}
-		next, done, err := c.compactBatch(cursor, upper, rev)
+		start := time.Now()
+		next, n, done, err := c.compactBatch(cursor, upper, rev)
 		if err != nil {
 			return err
+		}
+		if o := c.obs.Load(); o != nil {
+			(*o).Batch(time.Since(start), n)
 		}
 		if done {
 			return nil
@@ -172,11 +204,11 @@ func (c *compactor) compact(rev int64) error {
 
 // compactBatch handles up to batchSize revision-log entries from cursor,
 // and returns where the next batch starts and whether the walk is over.
-func (c *compactor) compactBatch(cursor, upper []byte, rev int64) (next []byte, done bool, err error) {
+func (c *compactor) compactBatch(cursor, upper []byte, rev int64) (next []byte, n int, done bool, err error) {
 	eng := c.s.eng
 	it, err := eng.NewIter(cursor, upper)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	defer it.Close()
 	b := eng.NewWriteBatch()
@@ -185,40 +217,39 @@ func (c *compactor) compactBatch(cursor, upper []byte, rev int64) (next []byte, 
 	// hidden history, and the batch's deletes are not visible to the
 	// engine until commit, so a second visit would redo the walk.
 	seen := map[string]struct{}{}
-	n := 0
 	for ok := it.First(); ok && n < c.batchSize; ok = it.Next() {
 		r, err := decodeRevKey(it.Key())
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		if _, dup := seen[string(it.Value())]; !dup {
 			user := bytes.Clone(it.Value())
 			seen[string(user)] = struct{}{}
 			if err := c.dropIfHidden(b, user, rev); err != nil {
-				return nil, false, err
+				return nil, 0, false, err
 			}
 		}
 		if r.main < rev {
 			if err := b.Delete(revKey(r)); err != nil {
-				return nil, false, err
+				return nil, 0, false, err
 			}
 		}
 		next = append(bytes.Clone(it.Key()), 0)
 		n++
 	}
 	if err := it.Error(); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	done = n < c.batchSize
 	if done {
 		if err := putMetaInt(b, metaCompactDone, rev); err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 	}
 	if err := b.Commit(); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
-	return next, done, nil
+	return next, n, done, nil
 }
 
 // dropIfHidden deletes every version of user that no read at a revision

@@ -191,6 +191,43 @@ type watchHub struct {
 	// long their victims gather between two deliveries.
 	overloaded    map[*WatchStream]struct{}
 	batchInterval time.Duration
+	// streams, watchers and events count open streams, their watchers
+	// and the events sent, for metrics.
+	streams, watchers int
+	events            int64
+}
+
+// WatchStats is a snapshot of the watch hub, for metrics.
+type WatchStats struct {
+	Streams, Watchers int
+	// Slow is the number of watchers not caught up: replaying history
+	// or holding a response their stream had no room for.
+	Slow int
+	// Batching is the number of streams in batching mode (their client
+	// cannot keep up, so they get fewer, fuller responses).
+	Batching int
+	// Events is the number of events sent since the store opened.
+	Events int64
+}
+
+// WatchStats reports the watch hub's counts. It takes the hub's lock
+// briefly; call it at scrape time, not per event.
+func (s *Store) WatchStats() WatchStats {
+	h := s.watch
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	slow := len(h.unsynced)
+	for w := range h.victims {
+		if !h.isUnsynced(w) {
+			slow++
+		}
+	}
+	return WatchStats{Streams: h.streams, Watchers: h.watchers, Slow: slow, Batching: len(h.overloaded), Events: h.events}
+}
+
+func (h *watchHub) isUnsynced(w *watcher) bool {
+	_, ok := h.unsynced[w]
+	return ok
 }
 
 // Defaults of the bounds on a victim's gathered response: a thousand
@@ -239,6 +276,9 @@ func (h *watchHub) trigger() {
 
 // NewWatchStream opens a stream whose channel holds up to buf responses.
 func (s *Store) NewWatchStream(buf int) *WatchStream {
+	s.watch.mu.Lock()
+	s.watch.streams++
+	s.watch.mu.Unlock()
 	return &WatchStream{hub: s.watch, C: make(chan WatchResponse, buf), watchers: map[int64]*watcher{}}
 }
 
@@ -281,6 +321,7 @@ func (ws *WatchStream) Watch(o WatchOptions) (int64, error) {
 		noPut: o.NoPut, noDelete: o.NoDelete, prevKV: o.PrevKV, stream: ws,
 	}
 	ws.watchers[id] = w
+	h.watchers++
 	cur := h.s.rev.Load()
 	if o.StartRev == 0 || o.StartRev > cur {
 		w.startRev = max(o.StartRev, cur+1)
@@ -351,12 +392,16 @@ func (ws *WatchStream) Close() {
 	for _, w := range ws.watchers {
 		h.remove(w)
 	}
+	if !ws.closed {
+		h.streams--
+	}
 	ws.closed = true
 }
 
 func (ws *WatchStream) trySend(r WatchResponse) bool {
 	select {
 	case ws.C <- r:
+		ws.hub.events += int64(len(r.Events))
 		return true
 	default:
 		ws.starved.Store(true)
@@ -419,6 +464,9 @@ func (h *watchHub) remove(w *watcher) {
 		delete(h.victims, w)
 		w.stream.victims--
 		w.pending = nil
+	}
+	if _, ok := w.stream.watchers[w.id]; ok {
+		h.watchers--
 	}
 	delete(w.stream.watchers, w.id)
 }

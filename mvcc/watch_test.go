@@ -873,3 +873,33 @@ func waitCalm(t *testing.T, ws *WatchStream, msg string, step func()) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// WatchStats counts streams, watchers and events sent, and forgets
+// cancelled watchers and closed streams (closing twice counts once).
+func TestWatchStatsCount(t *testing.T) {
+	w := &writer{t: t, s: newStore(t)}
+	ws := w.s.NewWatchStream(64)
+	a := mustWatch(t, ws, WatchOptions{Key: []byte("a")})
+	mustWatch(t, ws, WatchOptions{Key: []byte("a"), End: []byte{0}})
+	ws2 := w.s.NewWatchStream(64)
+	mustWatch(t, ws2, WatchOptions{Key: []byte("b")})
+	if got := w.s.WatchStats(); got.Streams != 2 || got.Watchers != 3 {
+		t.Fatalf("after opening: %+v", got)
+	}
+	w.put("a", "1")
+	<-ws.C
+	<-ws.C
+	if got := w.s.WatchStats(); got.Events != 2 {
+		t.Fatalf("after one put seen by two watchers: %+v", got)
+	}
+	ws.Cancel(a)
+	if got := w.s.WatchStats(); got.Watchers != 2 {
+		t.Fatalf("after a cancel: %+v", got)
+	}
+	ws.Close()
+	ws.Close()
+	ws2.Close()
+	if got := w.s.WatchStats(); got.Streams != 0 || got.Watchers != 0 || got.Slow != 0 {
+		t.Fatalf("after closing: %+v", got)
+	}
+}

@@ -100,6 +100,11 @@ type Config struct {
 	Flush func() error
 	// OnWALSync, if set, is told how long each WAL fsync took.
 	OnWALSync func(time.Duration)
+	// OnHeartbeatLate, if set, is told when the leader sends a peer a
+	// heartbeat more than two heartbeat intervals after the previous one
+	// (etcd's "leader failed to send out heartbeat on time"), and by how
+	// much it exceeded that. It runs on the Raft loop: it must not block.
+	OnHeartbeatLate func(to uint64, exceeded time.Duration)
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -126,11 +131,14 @@ type Node struct {
 	readc  chan raft.ReadState
 	leadc  chan uint64
 
-	snapWG   sync.WaitGroup // the background log snapshot, if any
-	lead     atomic.Uint64
-	term     atomic.Uint64
-	commit   atomic.Uint64
-	snapping atomic.Bool
+	snapWG sync.WaitGroup // the background log snapshot, if any
+	// heartbeats holds when the last heartbeat went to each peer (Raft
+	// loop only; cleared when the leader changes).
+	heartbeats map[uint64]time.Time
+	lead       atomic.Uint64
+	term       atomic.Uint64
+	commit     atomic.Uint64
+	snapping   atomic.Bool
 
 	confMu    sync.Mutex
 	confState *raftpb.ConfState
@@ -252,6 +260,9 @@ func (n *Node) CommitIndex() uint64 { return n.commit.Load() }
 // ID is this member's Raft ID.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
+// WALBytes is the number of bytes written to the WAL since start.
+func (n *Node) WALBytes() uint64 { return n.wal.BytesWritten() }
+
 // Propose appends data to the log (through the leader).
 func (n *Node) Propose(ctx context.Context, data []byte) error {
 	return n.rn.Propose(ctx, data)
@@ -361,6 +372,7 @@ func (n *Node) run() {
 func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil && rd.SoftState.Lead != n.lead.Load() {
 		n.lead.Store(rd.SoftState.Lead)
+		clear(n.heartbeats)
 		// Never block the Ready loop; if the consumer is behind, the
 		// newest leader is what it must see, so drop the oldest.
 		for {
@@ -466,7 +478,36 @@ func (n *Node) handleReady(rd raft.Ready) error {
 
 func (n *Node) send(msgs []*raftpb.Message) {
 	if len(msgs) > 0 && n.cfg.Transport != nil {
+		n.watchHeartbeats(msgs)
 		n.cfg.Transport.Send(msgs)
+	}
+}
+
+// watchHeartbeats reports heartbeats sent later than two heartbeat
+// intervals after the previous one to the same peer: the leader was
+// held up (a slow disk, an overloaded machine) long enough that its
+// followers may start an election.
+func (n *Node) watchHeartbeats(msgs []*raftpb.Message) {
+	if n.cfg.OnHeartbeatLate == nil {
+		return
+	}
+	var now time.Time
+	for _, m := range msgs {
+		if m.GetType() != raftpb.MsgHeartbeat {
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if n.heartbeats == nil {
+			n.heartbeats = map[uint64]time.Time{}
+		}
+		if prev, ok := n.heartbeats[m.GetTo()]; ok {
+			if exceed := now.Sub(prev) - 2*n.cfg.TickInterval; exceed > 0 {
+				n.cfg.OnHeartbeatLate(m.GetTo(), exceed)
+			}
+		}
+		n.heartbeats[m.GetTo()] = now
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // A single member's in-memory log is trimmed by size as well as by count:
@@ -64,5 +66,30 @@ func TestInMemoryLogBoundBySize(t *testing.T) {
 	// more may be held between two trims.
 	if held > max+memoryCompactEvery || held < max-1 {
 		t.Fatalf("in-memory log holds entries %d..%d (%d), want about %d", first, last, held, max)
+	}
+}
+
+// A heartbeat to a peer later than two heartbeat intervals after the
+// previous one is reported, with by how much; the first one is not, nor
+// other messages, nor a heartbeat on time.
+func TestHeartbeatLateReported(t *testing.T) {
+	var late []uint64
+	n := &Node{cfg: Config{TickInterval: 20 * time.Millisecond,
+		OnHeartbeatLate: func(to uint64, exceeded time.Duration) {
+			if exceeded <= 0 {
+				t.Errorf("exceeded %v", exceeded)
+			}
+			late = append(late, to)
+		}}}
+	hb := func(to uint64) *raftpb.Message {
+		return &raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), To: proto.Uint64(to)}
+	}
+	app := &raftpb.Message{Type: raftpb.MessageType_MsgApp.Enum(), To: proto.Uint64(2)}
+	n.watchHeartbeats([]*raftpb.Message{hb(2), hb(3), app})
+	n.watchHeartbeats([]*raftpb.Message{hb(2)}) // on time
+	time.Sleep(60 * time.Millisecond)
+	n.watchHeartbeats([]*raftpb.Message{hb(3), app})
+	if len(late) != 1 || late[0] != 3 {
+		t.Fatalf("late heartbeats reported for %v, want [3]", late)
 	}
 }

@@ -271,6 +271,7 @@ func (s *Server) promoteAsLeader(ctx context.Context, id uint64) (*pb.Member, er
 	if err := s.proposeConfChange(ctx, cc); err != nil {
 		return nil, err
 	}
+	s.metrics.LearnerPromotes.Inc()
 	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
 }
 
@@ -331,9 +332,16 @@ func (s *Server) MoveLeader(ctx context.Context, target uint64) error {
 func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed bool) error {
 	var res *apply.Result
 	if !replayed {
+		var before *membership.Member
+		if m := s.members.Member(cc.GetNodeId()); m != nil {
+			before = m.Clone()
+		}
 		var err error
 		if res, err = s.applier.ApplyConfChange(index, cc); err != nil {
 			return err
+		}
+		if res.Err == nil {
+			s.logConfChange(cc, before)
 		}
 	} else if s.applier.WasRefused(index) {
 		cc.NodeId = proto.Uint64(0) // refused when first applied: a no-op again
@@ -351,6 +359,28 @@ func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed b
 		time.AfterFunc(time.Second, s.Stop)
 	}
 	return nil
+}
+
+// logConfChange logs an applied membership change with etcd's messages;
+// before is the member as it was (nil if it was not a member).
+func (s *Server) logConfChange(cc *raftpb.ConfChange, before *membership.Member) {
+	id := fmt.Sprintf("%x", cc.GetNodeId())
+	local := fmt.Sprintf("%x", s.info.MemberID)
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		s.lg.Info("removed member", "local-member-id", local, "removed-remote-peer-id", id)
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+		if before != nil && before.IsLearner && cc.GetType() == raftpb.ConfChangeType_ConfChangeAddNode {
+			s.lg.Info("promote member", "local-member-id", local, "promoted-member-id", id)
+			return
+		}
+		var urls []string
+		if m := s.members.Member(cc.GetNodeId()); m != nil {
+			urls = m.PeerURLs
+		}
+		s.lg.Info("added member", "local-member-id", local, "added-peer-id", id, "added-peer-peer-urls", urls,
+			"added-peer-is-learner", cc.GetType() == raftpb.ConfChangeType_ConfChangeAddLearnerNode)
+	}
 }
 
 // IsLearner reports whether this member is a learner, which serves only

@@ -61,7 +61,7 @@ func (s *Server) applyEntry(e *raftpb.Entry) error {
 		if err != nil {
 			return err
 		}
-		s.observeApply(start)
+		s.observeApply(&req, res, start)
 		s.waits.trigger(req.GetHeader().GetID(), res)
 	case raftpb.EntryType_EntryConfChange:
 		var cc raftpb.ConfChange
@@ -80,6 +80,7 @@ func (s *Server) applyEntry(e *raftpb.Entry) error {
 // leaderLoop makes the lessor primary while this member leads.
 func (s *Server) leaderLoop() {
 	defer s.wg.Done()
+	var prev uint64
 	for {
 		select {
 		case <-s.stopc:
@@ -89,15 +90,23 @@ func (s *Server) leaderLoop() {
 				s.leaderElectedAt.Store(time.Now().UnixNano())
 				s.metrics.LeaderChanges.Inc()
 			}
+			from := fmt.Sprintf("%x", prev)
+			if prev == 0 {
+				from = "none"
+			}
 			if lead == s.info.MemberID {
 				// Like etcd, extend every lease by an election timeout so
 				// a leader change does not expire leases in a burst.
 				s.lessor.Promote(s.cfg.ElectionTimeout)
-				s.lg.Info("server: became leader", "term", s.node.Term())
+				s.lg.Info("server: became leader", "previous-leader", from, "term", s.node.Term())
+			} else if lead == 0 {
+				s.lessor.Demote()
+				s.lg.Warn("server: lost leader", "previous-leader", from, "term", s.node.Term())
 			} else {
 				s.lessor.Demote()
-				s.lg.Info("server: leader changed", "leader", fmt.Sprintf("%x", lead), "term", s.node.Term())
+				s.lg.Info("server: leader changed", "previous-leader", from, "leader", fmt.Sprintf("%x", lead), "term", s.node.Term())
 			}
+			prev = lead
 		}
 	}
 }

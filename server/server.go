@@ -201,10 +201,15 @@ func start(cfg *Config) (_ *Server, err error) {
 		Snapshots:       snapshotStore{s},
 		Logger:          lg,
 		TLSClientConfig: peerDial,
-		Observer:        peerObserver{s.metrics},
+		Observer:        peerObserver{m: s.metrics, local: metrics.ID(s.info.MemberID)},
 	})
 	s.node, err = raftnode.Start(raftnode.Config{
-		OnWALSync:     func(d time.Duration) { s.metrics.WALFsync.Observe(d.Seconds()) },
+		OnWALSync: s.observeWALSync,
+		OnHeartbeatLate: func(to uint64, exceeded time.Duration) {
+			s.metrics.HeartbeatFailed.Inc()
+			s.lg.Warn("leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk",
+				"to", fmt.Sprintf("%x", to), "heartbeat-interval", cfg.HeartbeatInterval, "expected-duration", 2*cfg.HeartbeatInterval, "exceeded-duration", exceeded)
+		},
 		ID:            info.MemberID,
 		Peers:         boot.raftPeers,
 		Join:          boot.join,

@@ -62,6 +62,8 @@ func (ss snapshotStore) Receive(m *raftpb.Message, r io.Reader) error {
 // restore replaces the store with the received snapshot for raft snapshot
 // snap, then reloads every layer that keeps state in the engine.
 func (s *Server) restoreSnapshot(snap *raftpb.Snapshot) error {
+	s.metrics.SnapshotApplying.Set(1)
+	defer s.metrics.SnapshotApplying.Set(0)
 	path := snapshotStore{s}.path(snap.GetMetadata().GetIndex())
 	if err := s.restoreFrom(path); err != nil {
 		return err

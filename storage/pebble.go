@@ -186,6 +186,17 @@ func (e *pebbleEngine) Compact() error {
 	return e.db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, true)
 }
 
+// Stats reads the engine's metrics (one read per call: call it at scrape
+// time, not per request).
+func (e *pebbleEngine) Stats() Stats {
+	m := e.db.Metrics()
+	return Stats{
+		CompactionDebt: m.Compact.EstimatedDebt,
+		CacheHits:      m.BlockCache.Hits, CacheMisses: m.BlockCache.Misses,
+		FilterUseful: m.Filter.Hits, FilterMissed: m.Filter.Misses,
+	}
+}
+
 func (e *pebbleEngine) Size() (int64, int64) {
 	disk, tables := e.tableSizes()
 	// Count what the memtables hold too: without its own WAL, the engine

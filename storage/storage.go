@@ -89,3 +89,21 @@ type Engine interface {
 	Size() (onDisk, live int64)
 	Close() error
 }
+
+// Stats are an engine's internal figures, for metrics.
+type Stats struct {
+	// CompactionDebt estimates the bytes the engine's compactions must
+	// still rewrite.
+	CompactionDebt uint64
+	// CacheHits and CacheMisses count block cache lookups.
+	CacheHits, CacheMisses int64
+	// FilterUseful counts bloom filter checks that spared a block read,
+	// FilterMissed those that did not.
+	FilterUseful, FilterMissed int64
+}
+
+// StatsReporter is an engine that reports Stats. It is optional (a test
+// engine need not), so callers check for it.
+type StatsReporter interface {
+	Stats() Stats
+}

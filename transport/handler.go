@@ -259,6 +259,10 @@ func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 	defer t.unregister(in)
 	w.Header().Set("Connection", "close")
 	lg := t.lg.With("peer", idString(from))
+	start := time.Now()
+	t.cfg.Observer.SnapshotStarted(from, false)
+	ok = false
+	defer func() { t.cfg.Observer.SnapshotDone(from, false, ok, time.Since(start)) }()
 
 	fail := func(code int, err error) {
 		if in.closed.Load() {
@@ -303,6 +307,7 @@ func (t *Transport) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusInternalServerError, fmt.Errorf("raft: %w", err))
 		return
 	}
-	lg.Info("transport: received snapshot")
+	ok = true
+	lg.Info("transport: received snapshot", "took", time.Since(start))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -257,6 +257,8 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 	}
 
 	p.t.cfg.Observer.RoundTrip(p.id, time.Since(dialed))
+	p.t.cfg.Observer.Active(p.id, true)
+	defer p.t.cfg.Observer.Active(p.id, false)
 	p.since.Store(time.Now().UnixNano())
 	defer p.since.Store(0)
 	p.t.lg.Info("transport: stream to peer active", "peer", idString(p.id), "url", u.Redacted())

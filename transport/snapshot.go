@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -27,7 +28,10 @@ func (p *peer) sendSnapshot(m *raftpb.Message) {
 	p.wg.Go(func() {
 		lg := p.t.lg.With("peer", idString(p.id), "index", m.GetSnapshot().GetMetadata().GetIndex())
 		lg.Info("transport: sending snapshot")
+		start := time.Now()
+		p.t.cfg.Observer.SnapshotStarted(p.id, true)
 		err := p.postSnapshot(m)
+		p.t.cfg.Observer.SnapshotDone(p.id, true, err == nil, time.Since(start))
 		if p.ctx.Err() != nil {
 			// Removed or stopping: raft has no one to hear about it.
 			return
@@ -37,7 +41,7 @@ func (p *peer) sendSnapshot(m *raftpb.Message) {
 			lg.Warn("transport: sending snapshot failed", "err", err)
 			status = raft.SnapshotFailure
 		} else {
-			lg.Info("transport: sent snapshot")
+			lg.Info("transport: sent snapshot", "took", time.Since(start))
 		}
 		p.t.cfg.Raft.ReportSnapshot(p.id, status)
 	})

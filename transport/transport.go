@@ -141,15 +141,25 @@ type Observer interface {
 	ReceiveFailed(from uint64)
 	// RoundTrip is the time a peer took to accept a stream.
 	RoundTrip(to uint64, d time.Duration)
+	// Active is told when the stream to a peer opens (true) and when it
+	// ends (false).
+	Active(peer uint64, active bool)
+	// SnapshotStarted and SnapshotDone bracket one snapshot transfer
+	// to (sending) or from a peer; ok is whether it succeeded.
+	SnapshotStarted(peer uint64, sending bool)
+	SnapshotDone(peer uint64, sending, ok bool, d time.Duration)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) Sent(uint64, int)                {}
-func (nopObserver) Received(uint64, int)            {}
-func (nopObserver) SendFailed(uint64)               {}
-func (nopObserver) ReceiveFailed(uint64)            {}
-func (nopObserver) RoundTrip(uint64, time.Duration) {}
+func (nopObserver) Sent(uint64, int)                               {}
+func (nopObserver) Received(uint64, int)                           {}
+func (nopObserver) SendFailed(uint64)                              {}
+func (nopObserver) ReceiveFailed(uint64)                           {}
+func (nopObserver) RoundTrip(uint64, time.Duration)                {}
+func (nopObserver) Active(uint64, bool)                            {}
+func (nopObserver) SnapshotStarted(uint64, bool)                   {}
+func (nopObserver) SnapshotDone(uint64, bool, bool, time.Duration) {}
 
 func (c *Config) setDefaults() {
 	if c.Observer == nil {

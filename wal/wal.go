@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -66,11 +67,13 @@ type WAL struct {
 	log  *slog.Logger
 	sync func(*os.File) error // fdatasync; a seam for fault-injection tests
 
-	relMu sync.Mutex // serializes ReleaseTo's file removals
-	mu    sync.Mutex // guards everything below
-	segs  []segment  // oldest first; the last one is open for appending
-	f     *os.File   // the last segment
-	off   int64      // offset in f where the next record goes
+	relMu   sync.Mutex    // serializes ReleaseTo's file removals
+	written atomic.Uint64 // bytes of records written, for metrics
+
+	mu   sync.Mutex // guards everything below
+	segs []segment  // oldest first; the last one is open for appending
+	f    *os.File   // the last segment
+	off  int64      // offset in f where the next record goes
 	// dirty is set while f holds records written without an fdatasync.
 	dirty bool
 	b     bounds
@@ -460,6 +463,10 @@ func (w *WAL) writable() error {
 	return w.err
 }
 
+// BytesWritten is the number of bytes of records this WAL has written
+// since it was opened (segment headers aside).
+func (w *WAL) BytesWritten() uint64 { return w.written.Load() }
+
 // write makes buf, a run of whole frames, durable at the end of the log,
 // cutting a new segment first if buf would carry the current one past its
 // size. Any failure is sticky.
@@ -485,6 +492,7 @@ func (w *WAL) write(buf []byte, sync bool) error {
 		return w.err
 	}
 	w.off += int64(len(buf))
+	w.written.Add(uint64(len(buf)))
 	if !sync {
 		w.dirty = true
 		return nil

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -163,6 +166,13 @@ func workloads() []workload {
 			total: 1500, auth: true, background: authenticateFlood(16),
 		},
 		{
+			name:     "put, 100 clients, metrics scraped",
+			describe: "as put, 100 clients, while /metrics is scraped every second (as Prometheus would, at a short interval): compare with put, 100 clients for what recording and serving metrics cost",
+			members:  1, conns: 10, clients: 100,
+			args:  []string{"put", "--key-size=8", "--val-size=256", "--key-space-size=100000"},
+			total: 20000, background: scrapeEvery(time.Second),
+		},
+		{
 			name:     "put, 100 clients, 3 members",
 			describe: "as put, 100 clients, against a 3-member cluster on loopback, clients spread over all three endpoints",
 			members:  3, conns: 10, clients: 100,
@@ -216,6 +226,32 @@ func authenticateFlood(n int) func(context.Context, *cluster) {
 			})
 		}
 		wg.Wait()
+	}
+}
+
+// scrapeEvery reads every member's /metrics once per interval until ctx
+// ends, the body read to the end as Prometheus reads it.
+func scrapeEvery(interval time.Duration) func(context.Context, *cluster) {
+	return func(ctx context.Context, cl *cluster) {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			for _, ep := range cl.endpoints {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep+"/metrics", nil)
+				if err != nil {
+					return
+				}
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
 	}
 }
 
