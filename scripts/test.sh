@@ -29,9 +29,9 @@ fi
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
-echo "== reference: the leader-loss, half-close, TLS, listener, lock, election, auth, metrics and health tests against etcd 3.7.3 (same expectations)"
+echo "== reference: the leader-loss, half-close, TLS, listener, lock, election, auth, metrics, health and logging tests against etcd 3.7.3 (same expectations)"
 CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
-	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth' \
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth|TestLogOutputs' \
 	./tests/e2e/ ./tests/cluster/
 
 if [[ -f tests/compat/go.mod ]]; then

@@ -143,6 +143,11 @@ type Config struct {
 	// (--log-format).
 	LogOutputs []string
 	LogFormat  string
+	// EnableLogRotation rotates the single file in LogOutputs by
+	// LogRotationConfigJSON (etcd's --enable-log-rotation and
+	// --log-rotation-config-json; see package logging).
+	EnableLogRotation     bool
+	LogRotationConfigJSON string
 
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string

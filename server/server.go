@@ -26,6 +26,7 @@ import (
 	"github.com/cairnkv/cairn/audit"
 	"github.com/cairnkv/cairn/auth"
 	"github.com/cairnkv/cairn/lease"
+	"github.com/cairnkv/cairn/logging"
 	"github.com/cairnkv/cairn/membership"
 	"github.com/cairnkv/cairn/metrics"
 	"github.com/cairnkv/cairn/mvcc"
@@ -99,9 +100,14 @@ func Start(cfg *Config) (*Server, error) {
 func start(cfg *Config) (_ *Server, err error) {
 	lg := cfg.Logger
 	if lg == nil {
-		if lg, err = newLogger(cfg.LogLevel, cfg.LogOutputs, cfg.LogFormat); err != nil {
+		l, err := logging.New(logging.Options{Level: cfg.LogLevel, Outputs: cfg.LogOutputs, Format: cfg.LogFormat,
+			Rotate: cfg.EnableLogRotation, RotationConfig: cfg.LogRotationConfigJSON})
+		if err != nil {
 			return nil, err
 		}
+		lg = l.Logger
+		// The files stay open for the process's life: the logger is
+		// used until the last line it writes.
 	}
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = DefaultMaxRequestBytes

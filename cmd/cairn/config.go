@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnkv/cairn/logging"
 	"github.com/cairnkv/cairn/server"
 )
 
@@ -188,6 +189,9 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "console" {
 		return nil, fmt.Errorf("unsupported log format: %s", cfg.LogFormat)
+	}
+	if err := (logging.Options{Outputs: cfg.LogOutputs, Rotate: cfg.EnableLogRotation, RotationConfig: cfg.LogRotationConfigJSON}).Check(); err != nil {
+		return nil, err
 	}
 	cfg.AuthTokenTTL = time.Duration(s.authTokenTTL) * time.Second
 	cfg.BcryptCost = int(s.bcryptCost)

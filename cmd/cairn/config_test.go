@@ -355,8 +355,8 @@ func TestParseEnv(t *testing.T) {
 		},
 		{
 			name:    "ignored flags can be set from the environment",
-			env:     []string{"ETCD_ENABLE_LOG_ROTATION=true"},
-			wantLog: "flag=enable-log-rotation",
+			env:     []string{"ETCD_MEMORY_MLOCK=true"},
+			wantLog: "flag=memory-mlock",
 		},
 		{name: "bad env value", env: []string{"ETCD_SNAPSHOT_COUNT=lots"}, wantErr: `invalid value "lots" for ETCD_SNAPSHOT_COUNT`},
 		{
@@ -437,7 +437,7 @@ log-level: warn
 		},
 		{
 			name:    "ignored and unknown keys are logged, not fatal",
-			file:    "enable-log-rotation: true\nno-such-key: 1\n",
+			file:    "memory-mlock: true\nno-such-key: 1\n",
 			args:    []string{"--config-file={file}"},
 			wantLog: "unknown configuration file key",
 		},
@@ -471,6 +471,9 @@ func TestParseErrors(t *testing.T) {
 		{name: "bad periodic retention", args: []string{"--auto-compaction-retention=soon"}, wantErr: "error parsing CompactionRetention"},
 		{name: "revision retention must be a count", args: []string{"--auto-compaction-mode=revision", "--auto-compaction-retention=1h"}, wantErr: "not a revision count"},
 		{name: "unknown log level", args: []string{"--log-level=loud"}, wantErr: `unrecognized --log-level "loud"`},
+		{name: "log rotation needs a file", args: []string{"--enable-log-rotation"}, wantErr: "--log-outputs requires a single file path when --log-rotate-config-json is defined"},
+		{name: "log rotation of one file only", args: []string{"--enable-log-rotation", "--log-outputs=/tmp/a.log,/tmp/b.log"}, wantErr: "--log-outputs requires a single file path"},
+		{name: "bad log rotation JSON", args: []string{"--enable-log-rotation", "--log-outputs=/tmp/a.log", "--log-rotation-config-json={"}, wantErr: "improperly formatted log rotation config"},
 		{name: "bind URL must be an IP", args: []string{"--listen-peer-urls=http://example.com:2380"}, wantErr: "expected IP in URL for binding (http://example.com:2380)"},
 		{name: "bad initial cluster URL", args: []string{"--initial-cluster=a=b"}, wantErr: "URL scheme must be http, https, unix, or unixs: b"},
 		{

@@ -63,6 +63,8 @@ type fileConfig struct {
 	Logger                string   `yaml:"logger"`
 	LogOutputs            []string `yaml:"log-outputs"`
 	LogFormat             string   `yaml:"log-format"`
+	EnableLogRotation     bool     `yaml:"enable-log-rotation"`
+	LogRotationConfigJSON string   `yaml:"log-rotation-config-json"`
 	AuditLogPath          string   `yaml:"audit-log-path"`
 	AuditLogMaxSize       *int     `yaml:"audit-log-max-size"`
 	AuditLogMaxBackups    *int     `yaml:"audit-log-max-backups"`
@@ -212,6 +214,10 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.LogFormat != "" {
 		cfg.LogFormat = fc.LogFormat
+	}
+	cfg.EnableLogRotation = fc.EnableLogRotation
+	if fc.LogRotationConfigJSON != "" {
+		cfg.LogRotationConfigJSON = fc.LogRotationConfigJSON
 	}
 	if fc.Metrics != "" {
 		cfg.Metrics = fc.Metrics

@@ -11,8 +11,7 @@ import (
 // listed here: setting one logs a warning and has no effect. They are, by
 // area (each also settable as ETCD_<NAME> and as a config-file key):
 //
-//   - Observability: enable-log-rotation, log-rotation-config-json,
-//     enable-distributed-tracing, distributed-tracing-*.
+//   - Observability: enable-distributed-tracing, distributed-tracing-*.
 //   - HTTP front end: cors, host-whitelist.
 //   - Storage and Raft tuning: max-snapshots, max-wals (Cairn keeps no
 //     old snapshot files and deletes WAL segments once a snapshot covers
@@ -67,7 +66,6 @@ func boolFlags(names ...string) []ignoredFlag {
 // etcdmain's own flags, every flag Cairn does not implement.
 var ignoredFlags = concat(
 	valueFlags(
-		"log-rotation-config-json",
 		"distributed-tracing-address", "distributed-tracing-instance-id",
 		"distributed-tracing-sampling-rate", "distributed-tracing-service-name",
 		"cors", "host-whitelist",
@@ -86,7 +84,7 @@ var ignoredFlags = concat(
 		"discovery-keepalive-timeout", "discovery-srv-name",
 	),
 	boolFlags(
-		"enable-log-rotation", "enable-distributed-tracing",
+		"enable-distributed-tracing",
 		"unsafe-no-fsync", "memory-mlock",
 		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",

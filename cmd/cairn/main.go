@@ -16,12 +16,13 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/cairnkv/cairn/logging"
 )
 
 func main() {
@@ -49,7 +50,14 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	cfg := inv.cfg
 	if cfg.Logger == nil {
-		cfg.Logger = newLogger(cfg.LogLevel, stderr)
+		l, err := logging.New(logging.Options{Level: cfg.LogLevel, Outputs: cfg.LogOutputs, Format: cfg.LogFormat,
+			Rotate: cfg.EnableLogRotation, RotationConfig: cfg.LogRotationConfigJSON, Stderr: stderr, Stdout: stdout})
+		if err != nil {
+			lg.Error("failed to verify flags", "error", err)
+			return 1
+		}
+		defer l.Close()
+		cfg.Logger = l.Logger
 	}
 	if cfg.EnablePprof {
 		// Sample lock contention and blocking too, so that the
@@ -58,14 +66,4 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 	}
 	return serve(cfg, cfg.Logger)
-}
-
-// newLogger returns the member's logger: JSON to w at the given level, one
-// of debug, info, warn or error (parseConfig has checked it).
-func newLogger(level string, w io.Writer) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		panic(fmt.Sprintf("log level %q passed validation: %v", level, err))
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
 }
