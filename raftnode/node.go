@@ -100,6 +100,8 @@ type Config struct {
 	Flush func() error
 	// OnWALSync, if set, is told how long each WAL fsync took.
 	OnWALSync func(time.Duration)
+	// UnsafeNoFsync skips the WAL's fsyncs (see wal.Options.UnsafeNoSync).
+	UnsafeNoFsync bool
 	// OnHeartbeatLate, if set, is told when the leader sends a peer a
 	// heartbeat more than two heartbeat intervals after the previous one
 	// (etcd's "leader failed to send out heartbeat on time"), and by how
@@ -166,7 +168,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.SnapshotCatchUp = 5000
 	}
 	existed := wal.Exists(cfg.WALDir)
-	w, err := wal.Open(cfg.WALDir, wal.Options{Logger: lg, OnSync: cfg.OnWALSync})
+	w, err := wal.Open(cfg.WALDir, wal.Options{Logger: lg, OnSync: cfg.OnWALSync, UnsafeNoSync: cfg.UnsafeNoFsync})
 	if err != nil {
 		return nil, err
 	}

@@ -149,6 +149,10 @@ type Config struct {
 	EnableLogRotation     bool
 	LogRotationConfigJSON string
 
+	// UnsafeNoFsync skips the WAL's fsyncs (etcd's --unsafe-no-fsync):
+	// a machine crash may lose acknowledged writes.
+	UnsafeNoFsync bool
+
 	// LogLevel is one of debug, info, warn, error (default info).
 	LogLevel string
 	// Logger, when non-nil, receives the member's logs; otherwise one is

@@ -178,6 +178,9 @@ func start(cfg *Config) (_ *Server, err error) {
 		}
 	}
 
+	if cfg.UnsafeNoFsync {
+		lg.Warn("--unsafe-no-fsync is set: the WAL is never fsynced, so a machine crash or power loss can lose acknowledged writes; use it only for tests and throwaway clusters")
+	}
 	boot, err := s.bootstrap(filepath.Join(memberDir, "cluster.json"), walDir)
 	if err != nil {
 		return nil, err
@@ -210,7 +213,8 @@ func start(cfg *Config) (_ *Server, err error) {
 		Observer:        peerObserver{m: s.metrics, local: metrics.ID(s.info.MemberID)},
 	})
 	s.node, err = raftnode.Start(raftnode.Config{
-		OnWALSync: s.observeWALSync,
+		OnWALSync:     s.observeWALSync,
+		UnsafeNoFsync: cfg.UnsafeNoFsync,
 		OnHeartbeatLate: func(to uint64, exceeded time.Duration) {
 			s.metrics.HeartbeatFailed.Inc()
 			s.lg.Warn("leader failed to send out heartbeat on time; took too long, leader is overloaded likely from slow disk",

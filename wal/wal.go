@@ -40,6 +40,11 @@ type Options struct {
 	Logger *slog.Logger
 	// OnSync, if set, is told how long each fdatasync took (metrics).
 	OnSync func(time.Duration)
+	// UnsafeNoSync skips every fdatasync of the segments (etcd's
+	// --unsafe-no-fsync): a crash of the machine, not only of the
+	// process, may lose acknowledged writes. For tests and throwaway
+	// clusters only.
+	UnsafeNoSync bool
 }
 
 // timedSync is fdatasync, reporting its duration to onSync if set.
@@ -107,6 +112,9 @@ func Open(dir string, opts Options) (*WAL, error) {
 		size: opts.SegmentSize,
 		log:  opts.Logger,
 		sync: timedSync(opts.OnSync),
+	}
+	if opts.UnsafeNoSync {
+		w.sync = func(*os.File) error { return nil }
 	}
 	if w.size <= 0 {
 		w.size = DefaultSegmentSize

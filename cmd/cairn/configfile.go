@@ -64,6 +64,7 @@ type fileConfig struct {
 	LogOutputs            []string `yaml:"log-outputs"`
 	LogFormat             string   `yaml:"log-format"`
 	EnableLogRotation     bool     `yaml:"enable-log-rotation"`
+	UnsafeNoFsync         bool     `yaml:"unsafe-no-fsync"`
 	LogRotationConfigJSON string   `yaml:"log-rotation-config-json"`
 	AuditLogPath          string   `yaml:"audit-log-path"`
 	AuditLogMaxSize       *int     `yaml:"audit-log-max-size"`
@@ -216,6 +217,7 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		cfg.LogFormat = fc.LogFormat
 	}
 	cfg.EnableLogRotation = fc.EnableLogRotation
+	cfg.UnsafeNoFsync = fc.UnsafeNoFsync
 	if fc.LogRotationConfigJSON != "" {
 		cfg.LogRotationConfigJSON = fc.LogRotationConfigJSON
 	}

@@ -161,6 +161,8 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	str(&s.logOutputs, "log-outputs", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets.")
 	fs.Lookup("log-outputs").DefValue = "default"
 	str(&cfg.LogFormat, "log-format", "Configures log format. Only supports json, console. Default is 'json'.")
+	fs.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "Disables fsync, unsafe, will cause data loss.")
+	def("unsafe-no-fsync")
 	fs.BoolVar(&cfg.EnableLogRotation, "enable-log-rotation", false, "Enable log rotation of a single log-outputs file target.")
 	def("enable-log-rotation")
 	str(&cfg.LogRotationConfigJSON, "log-rotation-config-json", "Configures log rotation if enabled with a JSON logger config. Default: MaxSize=100(MB), MaxAge=0(days,no limit), MaxBackups=0(no limit), LocalTime=false(UTC), Compress=false(gzip)")

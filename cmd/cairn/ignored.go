@@ -16,7 +16,7 @@ import (
 //   - Storage and Raft tuning: max-snapshots, max-wals (Cairn keeps no
 //     old snapshot files and deletes WAL segments once a snapshot covers
 //     them), backend-*, bootstrap-defrag-threshold-megabytes,
-//     unsafe-no-fsync, memory-mlock, initial-election-tick-advance,
+//     memory-mlock, initial-election-tick-advance,
 //     raft-read-timeout, raft-write-timeout,
 //     socket-reuse-port, socket-reuse-address, max-learners.
 //   - Background checks and timers: compact-hash-check-time, compaction-batch-limit,
@@ -85,7 +85,7 @@ var ignoredFlags = concat(
 	),
 	boolFlags(
 		"enable-distributed-tracing",
-		"unsafe-no-fsync", "memory-mlock",
+		"memory-mlock",
 		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",
 		"discovery-insecure-transport", "discovery-insecure-skip-tls-verify",

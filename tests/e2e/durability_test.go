@@ -3,12 +3,17 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
 // TestCrashKeepsEveryAcknowledgedWrite kills the member with SIGKILL in the
@@ -179,4 +184,41 @@ func TestRestartPreservesRevisionCompactionAndLeases(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestUnsafeNoFsync: with --unsafe-no-fsync writes are served and the
+// WAL is never fsynced (the fsync histogram stays empty), as in etcd
+// 3.7.3, against which the test also passes.
+func TestUnsafeNoFsync(t *testing.T) {
+	m, cli, ctx := start(t, "--unsafe-no-fsync")
+	for i := range 20 {
+		put(t, ctx, cli, fmt.Sprintf("k%d", i), "v")
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.ClientURL+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// etcd fsyncs twice while it creates the WAL; 20 puts would be 20 more.
+	if n := fsyncCount(string(b)); n < 0 || n > 5 {
+		t.Fatalf("the WAL was fsynced %d times for 20 puts", n)
+	}
+	if !testcluster.Reference() && !strings.Contains(m.Logs(), "--unsafe-no-fsync is set") {
+		t.Error("no start-up warning about --unsafe-no-fsync")
+	}
+}
+
+// fsyncCount reads etcd_disk_wal_fsync_duration_seconds_count from a
+// /metrics body (-1 if absent).
+func fsyncCount(body string) int {
+	const name = "\netcd_disk_wal_fsync_duration_seconds_count "
+	i := strings.Index(body, name)
+	if i < 0 {
+		return -1
+	}
+	var n int
+	fmt.Sscan(body[i+len(name):], &n)
+	return n
 }
