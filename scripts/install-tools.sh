@@ -1,16 +1,51 @@
 #!/usr/bin/env bash
-# install-tools.sh builds the upstream etcd binaries that Cairn's
-# compatibility tests run against: bin/etcd and bin/etcdctl, at the version
-# pinned in tools/go.mod. It needs only Go and the Go module proxy.
+# install-tools.sh installs what Cairn's tests need beyond Go:
 #
-# A second run is instant: when both binaries already report the pinned
-# version, nothing is rebuilt. Set FORCE=1 to rebuild anyway, BIN_DIR to
-# install somewhere other than <repo>/bin.
+#   - Prometheus and promtool (Debian's prometheus package), for
+#     tests/prometheus, which lets a real Prometheus scrape a cluster and
+#     evaluate the etcd mixin's rules. Skipped when promtool is already on
+#     PATH.
+#   - the upstream etcd binaries that Cairn's compatibility tests run
+#     against: bin/etcd and bin/etcdctl, at the version pinned in
+#     tools/go.mod, built with Go from the Go module proxy.
+#
+# A second run is instant: when promtool is on PATH and both etcd binaries
+# already report the pinned version, nothing is installed or rebuilt. Set
+# FORCE=1 to rebuild etcd anyway, BIN_DIR to install it somewhere other
+# than <repo>/bin.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/tools"
 bin="${BIN_DIR:-$root/bin}"
+
+# install_prometheus installs Debian's prometheus package (prometheus and
+# promtool in /usr/bin) unless promtool is already there. The package
+# lists may be missing or stale on a fresh machine, so an install that
+# fails is retried once after apt-get update. The package's service is
+# never needed: the tests start their own Prometheus on a port of their
+# own (and in a container without systemd its postinst starts nothing).
+install_prometheus() {
+	if command -v promtool >/dev/null 2>&1; then
+		echo "install-tools: promtool already at $(command -v promtool)"
+		return
+	fi
+	echo "install-tools: installing Debian's prometheus package"
+	local apt=(apt-get install -y --no-install-recommends prometheus)
+	if [[ "$(id -u)" != 0 ]]; then
+		apt=(sudo "${apt[@]}")
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	if ! "${apt[@]}"; then
+		if [[ "$(id -u)" == 0 ]]; then apt-get update; else sudo apt-get update; fi
+		"${apt[@]}"
+	fi
+	command -v promtool >/dev/null 2>&1 || {
+		echo "install-tools: prometheus installed but promtool is not on PATH" >&2
+		exit 1
+	}
+}
+install_prometheus
 
 # The pinned version is the one etcdctl is required at in tools/go.mod; the
 # server is pinned to the same one.

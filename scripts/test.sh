@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# test.sh runs every test Cairn has, the way CI runs them: it builds the
-# pinned upstream etcd and etcdctl the tests compare against, then runs
-# vet and the race-enabled tests of the main module and of the
-# side-by-side compatibility module (tests/compat), then the Kubernetes
-# modules: k8s.io/apiserver's storage tests (tests/k8s) and a real
-# kube-apiserver and kubectl (tests/kube, binaries cached between runs).
+# test.sh runs every test Cairn has, the way CI runs them: it installs
+# Prometheus (Debian's package) and builds the pinned upstream etcd and
+# etcdctl the tests compare against, then runs vet and the race-enabled
+# tests of the main module and of the side-by-side compatibility module
+# (tests/compat), then the Kubernetes modules: k8s.io/apiserver's storage
+# tests (tests/k8s) and a real kube-apiserver and kubectl (tests/kube,
+# binaries cached between runs).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/install-tools.sh
+# tests/prometheus skips without prometheus and promtool; here, where
+# install-tools.sh has just installed them, their absence is a failure.
+export CAIRN_REQUIRE_PROMETHEUS=1
 
 echo "== go vet"
 go vet ./...
@@ -29,10 +33,10 @@ fi
 echo "== go test (main module)"
 go test -race -count=1 -timeout 15m ./...
 
-echo "== reference: the leader-loss, half-close, TLS, listener, lock, election, auth, metrics, health and logging tests against etcd 3.7.3 (same expectations)"
+echo "== reference: the leader-loss, half-close, TLS, listener, lock, election, auth, metrics, health, logging and Prometheus tests against etcd 3.7.3 (same expectations)"
 CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
-	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth|TestLogOutputs|TestUnsafeNoFsync' \
-	./tests/e2e/ ./tests/cluster/
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth|TestLogOutputs|TestUnsafeNoFsync|TestPrometheus' \
+	./tests/e2e/ ./tests/cluster/ ./tests/prometheus/
 
 if [[ -f tests/compat/go.mod ]]; then
 	echo "== go test (tests/compat: etcdctl against etcd 3.7.3 and Cairn side by side)"
