@@ -197,6 +197,9 @@ func NewServer(m Member, opts Options) *Server {
 	pb.RegisterAuthServer(s.grpc, &authServer{s: s})
 	// Lock and Election are clients of the services above (package coord).
 	s.conns = append(s.conns, coord.Register(s.grpc, identity))
+	if opts.Metrics != nil {
+		opts.Metrics.InitializeGRPC(s.grpc.GetServiceInfo())
+	}
 	return s
 }
 

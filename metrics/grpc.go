@@ -87,22 +87,48 @@ func (g *grpcMetrics) method(full, typ string) *methodMetrics {
 	return v.(*methodMetrics)
 }
 
-// done counts a finished RPC under its status code. The counters of each
-// code are made on first use, as go-grpc-prometheus only shows the codes
-// that happened.
-func (mm *methodMetrics) done(err error, start time.Time) {
-	code := status.Code(err)
-	if int(code) < len(mm.handled) {
-		c := mm.handled[code].Load()
-		if c == nil {
-			child := mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String())
-			c = &child
-			mm.handled[code].Store(c) // every writer stores the same child
+// InitializeGRPC makes every series of every method the server has, at
+// zero, as go-grpc-prometheus's InitializeMetrics does for etcd: a
+// dashboard's failed-RPC rate or active-stream count then reads 0 rather
+// than "no data" before the first failure or the first stream's end, and
+// a rate sees the first one.
+func (m *Metrics) InitializeGRPC(services map[string]grpc.ServiceInfo) {
+	for service, info := range services {
+		for _, mi := range info.Methods {
+			typ := "unary"
+			switch {
+			case mi.IsClientStream && mi.IsServerStream:
+				typ = "bidi_stream"
+			case mi.IsClientStream:
+				typ = "client_stream"
+			case mi.IsServerStream:
+				typ = "server_stream"
+			}
+			mm := m.grpc.method("/"+service+"/"+mi.Name, typ)
+			for code := range mm.handled {
+				mm.counter(codes.Code(code))
+			}
 		}
-		(*c).Inc()
-	} else {
-		mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String()).Inc()
 	}
+}
+
+// counter returns the handled counter of code, made on first use.
+func (mm *methodMetrics) counter(code codes.Code) prometheus.Counter {
+	if int(code) >= len(mm.handled) {
+		return mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String())
+	}
+	c := mm.handled[code].Load()
+	if c == nil {
+		child := mm.vec.WithLabelValues(mm.labels[0], mm.labels[1], mm.labels[2], code.String())
+		c = &child
+		mm.handled[code].Store(c) // every writer stores the same child
+	}
+	return *c
+}
+
+// done counts a finished RPC under its status code.
+func (mm *methodMetrics) done(err error, start time.Time) {
+	mm.counter(status.Code(err)).Inc()
 	if mm.handling != nil {
 		mm.handling.Observe(time.Since(start).Seconds())
 	}

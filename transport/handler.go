@@ -21,6 +21,7 @@ func (t *Transport) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+StreamPath, t.serveStream)
 	mux.HandleFunc("POST "+SnapshotPath, t.serveSnapshot)
+	mux.HandleFunc("POST "+ProbePath, t.serveProbe)
 	return mux
 }
 

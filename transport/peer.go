@@ -70,6 +70,7 @@ func newPeer(t *Transport, id uint64, urls []*url.URL) *peer {
 func (p *peer) start() {
 	p.wg.Add(1)
 	go p.run()
+	p.wg.Go(p.probeLoop)
 }
 
 // stop ends the peer's goroutines and waits for them.
@@ -238,7 +239,6 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 		return false, u, n, err
 	}
 	timer := time.AfterFunc(p.t.cfg.DialTimeout, func() { abort(errDialTimeout) })
-	dialed := time.Now()
 	resp, err := p.t.rt.RoundTrip(req)
 	if !timer.Stop() && err == nil {
 		resp.Body.Close()
@@ -256,7 +256,6 @@ func (p *peer) stream() (accepted bool, u *url.URL, n int, err error) {
 		return false, u, n, err
 	}
 
-	p.t.cfg.Observer.RoundTrip(p.id, time.Since(dialed))
 	p.t.cfg.Observer.Active(p.id, true)
 	defer p.t.cfg.Observer.Active(p.id, false)
 	p.since.Store(time.Now().UnixNano())

@@ -24,6 +24,8 @@ const (
 	// SnapshotPath takes a POST whose body is one MsgSnap frame followed
 	// by the state-machine snapshot.
 	SnapshotPath = "/raft/snapshot"
+	// ProbePath takes an empty POST answered at once: a round-trip probe.
+	ProbePath = "/raft/probe"
 
 	// HeaderFrom is the sending member's ID in hex, on every request.
 	HeaderFrom = "X-Cairn-From"
@@ -130,6 +132,9 @@ type Config struct {
 	// to open a stream; it doubles from MinBackoff to MaxBackoff, with
 	// jitter. Defaults DefaultMinBackoff and DefaultMaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// ProbeInterval is how often the round trip to each peer is
+	// measured. Default DefaultProbeInterval.
+	ProbeInterval time.Duration
 }
 
 // Observer is told what the transport does, for metrics. Its methods
@@ -139,7 +144,8 @@ type Observer interface {
 	Received(from uint64, bytes int)
 	SendFailed(to uint64)
 	ReceiveFailed(from uint64)
-	// RoundTrip is the time a peer took to accept a stream.
+	// RoundTrip is the time a round-trip probe to a peer took (one
+	// every Config.ProbeInterval).
 	RoundTrip(to uint64, d time.Duration)
 	// Active is told when the stream to a peer opens (true) and when it
 	// ends (false).
@@ -188,6 +194,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFrameSize <= 0 {
 		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = DefaultProbeInterval
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = DefaultMinBackoff

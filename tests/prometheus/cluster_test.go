@@ -174,25 +174,6 @@ func waitTargetsUp(t *testing.T, ctx context.Context, prom *server, n int) {
 	})
 }
 
-// cairnGaps are the dashboard queries that return data on a healthy
-// etcd cluster but not yet on Cairn, with the reason; Cairn's metrics are
-// owned by metrics/, not by this test. etcd registers every gRPC method
-// with go-grpc-prometheus's InitializeMetrics, so grpc_server_started_total
-// and grpc_server_handled_total have a series, at 0, for every method and
-// (handled) every code from the start; Cairn creates a series only when
-// an RPC of that method starts or ends with that code. So on a healthy
-// Cairn cluster the failed-RPC rate has no series to sum, and "started
-// minus handled" for streams that have not ended yet has no right-hand
-// side: Grafana shows "No data" where it shows 0 for etcd. Against etcd
-// the list does not apply; on Cairn a query listed here is logged, not
-// failed, and a listed query that does return data is logged too, so the
-// entry can go once metrics/ initializes the series.
-var cairnGaps = map[string]string{
-	"RPC rate/B":       "no grpc_server_handled_total series with a failure code until an RPC fails",
-	"Active streams/A": "no grpc_server_handled_total{grpc_service=\"etcdserverpb.Watch\"} until a watch stream ends",
-	"Active streams/B": "no grpc_server_handled_total{grpc_service=\"etcdserverpb.Lease\"} until a keep-alive stream ends",
-}
-
 // checkDashboard waits until every dashboard query over etcd's, gRPC's
 // and the process's metrics returns data (a rate needs a few scrapes;
 // etcd first probes a peer's round trip 5 s after it starts), and every
@@ -215,16 +196,6 @@ func checkDashboard(t *testing.T, ctx context.Context, prom *server, queries []p
 		}
 		required = append(required, panelQuery{q.Name, expr})
 	}
-	var gaps []panelQuery
-	if !testcluster.Reference() {
-		required = slices.DeleteFunc(required, func(q panelQuery) bool {
-			if _, ok := cairnGaps[q.Name]; ok {
-				gaps = append(gaps, q)
-				return true
-			}
-			return false
-		})
-	}
 	var empty []string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -245,17 +216,6 @@ func checkDashboard(t *testing.T, ctx context.Context, prom *server, queries []p
 	}
 	for _, e := range empty {
 		t.Errorf("dashboard query returns no data on a healthy cluster: %s", e)
-	}
-	for _, q := range gaps {
-		got, err := prom.query(ctx, q.Expr)
-		if err != nil {
-			t.Fatalf("dashboard %s: %v", q.Name, err)
-		}
-		if len(got) == 0 {
-			t.Logf("dashboard %s: no data on Cairn, a known difference from etcd: %s", q.Name, cairnGaps[q.Name])
-		} else {
-			t.Logf("dashboard %s: returns data on Cairn now (%v); if it does on a fresh cluster, drop it from cairnGaps", q.Name, got)
-		}
 	}
 }
 
