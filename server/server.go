@@ -20,6 +20,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/cairnkv/cairn/api"
 	"github.com/cairnkv/cairn/apply"
@@ -66,6 +67,11 @@ type Server struct {
 	leaderElectedAt atomic.Int64
 	// propSem bounds forwarded proposals waiting to step into raft.
 	propSem chan struct{}
+	// handingOver is set while a stopping leader hands leadership over;
+	// the proposals followers forward meanwhile are held in held.
+	handingOver atomic.Bool
+	heldMu      sync.Mutex
+	held        []*raftpb.Message
 	// running is node once it has started, for the transport's callbacks,
 	// which may come from its goroutines while node is being assigned.
 	running atomic.Pointer[raftnode.Node]
@@ -404,6 +410,7 @@ func (s *Server) Err() error {
 // Stop stops serving, stops the Raft node and closes the store.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		s.transferLeadershipOnStop()
 		s.shutdown()
 		close(s.donec)
 	})

@@ -71,7 +71,7 @@ func main() {
 	var o options
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every workload once against each target")
 	flag.Float64Var(&o.scale, "scale", 1, "multiply every workload's request count by this")
-	flag.StringVar(&o.only, "only", "", "comma-separated workload names (substrings) to run; empty runs all")
+	flag.StringVar(&o.only, "only", "", "comma-separated workload names (substrings) to run, or exact names separated by | (names hold commas); empty runs all")
 	flag.StringVar(&o.repo, "repo", "..", "the Cairn repository root")
 	flag.StringVar(&o.etcd, "etcd", "", "etcd binary; empty: <repo>/bin/etcd if it is v"+etcdVersion+", else build bench/cmd/etcd")
 	flag.StringVar(&o.benchmark, "benchmark", "", "etcd benchmark tool binary; empty: build bench/tools/benchmark")
@@ -125,7 +125,15 @@ func run(ctx context.Context, o options) error {
 	ceiling := target{name: "ceiling", bin: bins.noopkv, noop: true}
 
 	selected := func(name string) bool {
-		return o.only == "" || slices.ContainsFunc(strings.Split(o.only, ","), func(s string) bool { return strings.Contains(name, strings.TrimSpace(s)) })
+		if o.only == "" {
+			return true
+		}
+		// Row names hold commas: with a "|" in -only, it separates
+		// exact names instead.
+		if strings.Contains(o.only, "|") {
+			return slices.Contains(strings.Split(o.only, "|"), name)
+		}
+		return slices.ContainsFunc(strings.Split(o.only, ","), func(s string) bool { return strings.Contains(name, strings.TrimSpace(s)) })
 	}
 	var ws []workload
 	for _, w := range workloads() {
