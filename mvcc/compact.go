@@ -163,6 +163,13 @@ func (c *compactor) run() {
 			}
 		}
 		c.mu.Unlock()
+		// Flush the tombstones into the engine's tables, so its
+		// estimate of the space they free (what the store reports as
+		// no longer in use) counts them now, not whenever the memtable
+		// next fills.
+		if err := c.s.eng.Flush(); err != nil {
+			c.s.lg.Warn("mvcc: flush after compaction failed", "rev", target, "err", err)
+		}
 		took := time.Since(start)
 		if o := c.obs.Load(); o != nil {
 			(*o).Done(target, took)

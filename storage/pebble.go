@@ -42,9 +42,13 @@ type pebbleEngine struct {
 	cache *pebble.Cache
 	split func([]byte) int
 	// written counts batch bytes committed, and flushed its value when the
-	// last flush began: their difference estimates the memtables' contents.
-	written atomic.Int64
-	flushed atomic.Int64
+	// last flush that has ended began: their difference estimates the
+	// memtables' contents. (Taken when a flush begins, the figure would
+	// drop the flushing memtable's bytes before its table is counted, and
+	// the live size would dip for the length of the flush.)
+	written  atomic.Int64
+	flushed  atomic.Int64
+	flushing atomic.Int64
 
 	// Pebble's Metrics walks every level and table: too dear to call on
 	// every write (Size is asked before each one, for the quota). The
@@ -101,8 +105,11 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 	}
 	e := &pebbleEngine{cache: cache, split: o.Split}
 	opts.EventListener = &pebble.EventListener{
-		FlushBegin:    func(pebble.FlushInfo) { e.flushed.Store(e.written.Load()) },
-		FlushEnd:      func(pebble.FlushInfo) { e.tablesChanged() },
+		FlushBegin: func(pebble.FlushInfo) { e.flushing.Store(e.written.Load()) },
+		FlushEnd: func(pebble.FlushInfo) {
+			e.flushed.Store(e.flushing.Load())
+			e.tablesChanged()
+		},
 		CompactionEnd: func(pebble.CompactionInfo) { e.tablesChanged() },
 		TableDeleted:  func(pebble.TableDeleteInfo) { e.tablesChanged() },
 		TableIngested: func(pebble.TableIngestInfo) { e.tablesChanged() },
