@@ -149,6 +149,10 @@ type Config struct {
 	EnableLogRotation     bool
 	LogRotationConfigJSON string
 
+	// AutoPromoteLearners (Cairn only) makes the leader promote each
+	// learner once it is ready by etcd's rule.
+	AutoPromoteLearners bool
+
 	// UnsafeNoFsync skips the WAL's fsyncs (etcd's --unsafe-no-fsync):
 	// a machine crash may lose acknowledged writes.
 	UnsafeNoFsync bool

@@ -296,6 +296,10 @@ func start(cfg *Config) (_ *Server, err error) {
 		s.wg.Add(1)
 		go s.campaignAlone()
 	}
+	if cfg.AutoPromoteLearners {
+		s.wg.Add(1)
+		go s.autoPromoteLoop()
+	}
 
 	if s.audit, err = audit.Open(audit.Config{Path: cfg.AuditLogPath, MaxSizeMB: cfg.AuditLogMaxSizeMB, MaxBackups: cfg.AuditLogMaxBackups,
 		Reads: cfg.AuditLogReads, Member: cfg.Name, Logger: lg}); err != nil {

@@ -65,6 +65,7 @@ type fileConfig struct {
 	LogFormat             string   `yaml:"log-format"`
 	EnableLogRotation     bool     `yaml:"enable-log-rotation"`
 	UnsafeNoFsync         bool     `yaml:"unsafe-no-fsync"`
+	AutoPromoteLearners   bool     `yaml:"auto-promote-learners"`
 	LogRotationConfigJSON string   `yaml:"log-rotation-config-json"`
 	AuditLogPath          string   `yaml:"audit-log-path"`
 	AuditLogMaxSize       *int     `yaml:"audit-log-max-size"`
@@ -218,6 +219,7 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	cfg.EnableLogRotation = fc.EnableLogRotation
 	cfg.UnsafeNoFsync = fc.UnsafeNoFsync
+	cfg.AutoPromoteLearners = fc.AutoPromoteLearners
 	if fc.LogRotationConfigJSON != "" {
 		cfg.LogRotationConfigJSON = fc.LogRotationConfigJSON
 	}
