@@ -166,10 +166,8 @@ func (s *Server) AddMember(ctx context.Context, peerURLs []string, learner bool)
 	if err := s.members.ValidateAdd(m); err != nil {
 		return nil, err
 	}
-	if !learner {
-		if err := s.checkQuorumAfter(+1); err != nil {
-			return nil, err
-		}
+	if err := s.mayAddMember(learner); err != nil {
+		return nil, err
 	}
 	typ := raftpb.ConfChangeType_ConfChangeAddNode
 	if learner {
@@ -192,7 +190,7 @@ func (s *Server) RemoveMember(ctx context.Context, id uint64) error {
 		return membership.ErrIDNotFound
 	}
 	if !m.IsLearner {
-		if err := s.checkQuorumAfter(-1, id); err != nil {
+		if err := s.mayRemoveMember(id); err != nil {
 			return err
 		}
 	}
@@ -265,7 +263,7 @@ func (s *Server) promoteAsLeader(ctx context.Context, id uint64) (*pb.Member, er
 	if !ok || float64(pr.Match) < float64(leaderMatch)*0.9 {
 		return nil, membership.ErrLearnerNotReady
 	}
-	if err := s.checkQuorumAfter(+1); err != nil {
+	if err := s.mayPromoteMember(); err != nil {
 		return nil, err
 	}
 	promoted := *m
@@ -278,28 +276,109 @@ func (s *Server) promoteAsLeader(ctx context.Context, id uint64) (*pb.Member, er
 	return &pb.Member{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs}, nil
 }
 
-// checkQuorumAfter implements --strict-reconfig-check: after adding
-// (delta +1) or removing (delta -1, of member removed) a voter, the
-// voters this member can reach must still be a majority.
-func (s *Server) checkQuorumAfter(delta int, removed ...uint64) error {
+// --strict-reconfig-check, exactly as etcd 3.7 checks it. Two counts
+// matter: the voters that have started (published their name, whether or
+// not they run now), and the voters this member has been connected to
+// for the last healthInterval (itself included).
+
+// healthInterval is how long a peer must have been connected to count as
+// up for a membership change (etcd's HealthInterval).
+const healthInterval = 5 * time.Second
+
+// connectedVoters counts the voters this member has been connected to
+// since healthInterval ago, itself included.
+func (s *Server) connectedVoters(voters []*membership.Member) int {
+	since := time.Now().Add(-healthInterval)
+	n := 0
+	for _, m := range voters {
+		if t := s.transport.ActiveSince(m.ID); m.ID == s.info.MemberID || (!t.IsZero() && t.Before(since)) {
+			n++
+		}
+	}
+	return n
+}
+
+func voters(ms []*membership.Member) []*membership.Member {
+	var out []*membership.Member
+	for _, m := range ms {
+		if !m.IsLearner {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func started(ms []*membership.Member) int {
+	n := 0
+	for _, m := range ms {
+		if m.Name != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// mayAddMember: a new voter must leave a quorum of started voters (the
+// second member of a one-member cluster is allowed: the restore path);
+// any new member, learner or voter, counted as down, must leave the
+// voters this member is connected to a quorum of the larger cluster.
+func (s *Server) mayAddMember(learner bool) error {
 	if !s.cfg.StrictReconfigCheck {
 		return nil
 	}
-	voters := 0
-	active := 0
-	for _, m := range s.members.Members() {
-		if m.IsLearner || (len(removed) > 0 && m.ID == removed[0]) {
-			continue
-		}
-		voters++
-		if m.ID == s.info.MemberID || !s.transport.ActiveSince(m.ID).IsZero() {
-			active++
+	vs := voters(s.members.Members())
+	if !learner {
+		n, up := len(vs)+1, started(vs)
+		if !(up == 1 && n == 2) && up < n/2+1 {
+			s.lg.Warn("rejecting member add request; not enough healthy members", "local-member-id", fmt.Sprintf("%x", s.info.MemberID))
+			return membership.ErrNotEnoughStarted
 		}
 	}
-	if delta > 0 {
-		voters++ // the new voter has not started yet
+	if len(vs) > 1 && s.connectedVoters(vs) < (len(vs)+1)/2+1 {
+		s.lg.Warn("rejecting member add request; local member has not been connected to majority peers, reconfigure breaks active quorum",
+			"local-member-id", fmt.Sprintf("%x", s.info.MemberID))
+		return rpctypes.ErrGRPCUnhealthy
 	}
-	if active < voters/2+1 {
+	return nil
+}
+
+// mayRemoveMember: removing a voter must leave a quorum of started
+// voters among the rest; a voter that is down may go; otherwise the
+// voters connected, less the one removed, must stay a quorum.
+func (s *Server) mayRemoveMember(id uint64) error {
+	if !s.cfg.StrictReconfigCheck {
+		return nil
+	}
+	vs := voters(s.members.Members())
+	var rest []*membership.Member
+	for _, m := range vs {
+		if m.ID != id {
+			rest = append(rest, m)
+		}
+	}
+	if started(rest) < len(rest)/2+1 {
+		s.lg.Warn("rejecting member remove request; not enough healthy members", "local-member-id", fmt.Sprintf("%x", s.info.MemberID))
+		return membership.ErrNotEnoughStarted
+	}
+	if id != s.info.MemberID && s.transport.ActiveSince(id).IsZero() {
+		return nil
+	}
+	if s.connectedVoters(vs)-1 < 1+(len(vs)-1)/2 {
+		s.lg.Warn("rejecting member remove request; local member has not been connected to all peers, reconfigure breaks active quorum",
+			"local-member-id", fmt.Sprintf("%x", s.info.MemberID))
+		return rpctypes.ErrGRPCUnhealthy
+	}
+	return nil
+}
+
+// mayPromoteMember: the learner, counted as a started voter, must leave
+// a quorum of started voters.
+func (s *Server) mayPromoteMember() error {
+	if !s.cfg.StrictReconfigCheck {
+		return nil
+	}
+	vs := voters(s.members.Members())
+	if n, up := len(vs)+1, started(vs)+1; up < n/2+1 {
 		return membership.ErrNotEnoughStarted
 	}
 	return nil
