@@ -108,7 +108,7 @@ func (s *Server) versionHandler(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(version.Versions{
 			Server:  version.Version,
-			Cluster: version.Cluster(version.Version) + ".0",
+			Cluster: s.m.ClusterVersion(),
 			Storage: StorageVersion,
 		})
 	})

@@ -35,7 +35,7 @@ func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 		DbSizeInUse:      st.DBSizeInUse,
 		StorageVersion:   StorageVersion,
 		DbSizeQuota:      st.DBSizeQuota,
-		DowngradeInfo:    &pb.DowngradeInfo{},
+		DowngradeInfo:    m.s.m.DowngradeInfo(),
 		IsLearner:        m.s.m.IsLearner(),
 	}
 	for _, a := range m.s.m.Alarms().List(0, pb.AlarmType_NONE) {
@@ -149,6 +149,14 @@ func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerSt
 	}
 	m.s.lg.Info("sent database snapshot to client", "total-bytes", size, "took", time.Since(start))
 	return nil
+}
+
+func (m *maintenanceServer) Downgrade(ctx context.Context, r *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	v, err := m.s.m.Downgrade(ctx, r.Action, r.Version)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.DowngradeResponse{Header: m.s.header(0), Version: v}, nil
 }
 
 func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {

@@ -81,6 +81,12 @@ type Member interface {
 	UpdateMember(ctx context.Context, id uint64, peerURLs []string) error
 	PromoteMember(ctx context.Context, id uint64) (*pb.Member, error)
 	MoveLeader(ctx context.Context, target uint64) error
+	// Downgrade validates, enables or cancels a downgrade and returns
+	// the cluster version ("3.7"); ClusterVersion is the cluster's
+	// version ("3.7.0") and DowngradeInfo its downgrade state.
+	Downgrade(ctx context.Context, action pb.DowngradeRequest_DowngradeAction, target string) (string, error)
+	ClusterVersion() string
+	DowngradeInfo() *pb.DowngradeInfo
 	// IsLearner reports whether this member is a learner.
 	IsLearner() bool
 	// Leader is the current leader's member ID, 0 while there is none.

@@ -199,6 +199,9 @@ func (a *Applier) dispatch(t *mvcc.TxnWrite, req *pb.InternalRaftRequest) *Resul
 		r := req.ClusterMemberAttrSet
 		err := a.members.SetAttributes(t.Batch(), r.GetMember_ID(), r.GetMemberAttributes().GetName(), r.GetMemberAttributes().GetClientUrls())
 		return &Result{Err: err}
+	case req.DowngradeInfoSet != nil:
+		r := req.DowngradeInfoSet
+		return &Result{Err: a.members.SetDowngrade(t.Batch(), membership.Downgrade{Enabled: r.GetEnabled(), Target: r.GetVer()})}
 	case req.Alarm != nil:
 		resp, err := a.alarms.apply(t.Batch(), req.Alarm)
 		if resp != nil {

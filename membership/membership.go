@@ -63,7 +63,16 @@ func (m *Member) Clone() *Member {
 var (
 	memberPrefix  = []byte("mmember/")
 	removedPrefix = []byte("mremoved/")
+	downgradeKey  = []byte("mdowngrade")
 )
+
+// Downgrade is the cluster's downgrade state (etcd's DowngradeInfo):
+// whether a downgrade is enabled, and to which cluster version
+// ("3.6.0").
+type Downgrade struct {
+	Enabled bool   `json:"enabled"`
+	Target  string `json:"target-version,omitempty"`
+}
 
 func key(prefix []byte, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), id)
@@ -77,9 +86,10 @@ func upper(prefix []byte) []byte {
 
 // Cluster is the member list.
 type Cluster struct {
-	mu      sync.RWMutex
-	members map[uint64]*Member
-	removed map[uint64]bool
+	mu        sync.RWMutex
+	members   map[uint64]*Member
+	removed   map[uint64]bool
+	downgrade Downgrade
 }
 
 // Load reads the member list from r.
@@ -119,8 +129,42 @@ func (c *Cluster) Reload(r storage.Reader) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
+	var d Downgrade
+	if v, ok, err := r.Get(downgradeKey); err != nil {
+		return err
+	} else if ok {
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("membership: decode downgrade state: %w", err)
+		}
+	}
 	c.mu.Lock()
-	c.members, c.removed = members, removed
+	c.members, c.removed, c.downgrade = members, removed, d
+	c.mu.Unlock()
+	return nil
+}
+
+// Downgrade returns the cluster's downgrade state.
+func (c *Cluster) Downgrade() Downgrade {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.downgrade
+}
+
+// SetDowngrade records the downgrade state in b (an applied
+// DowngradeInfoSet entry).
+func (c *Cluster) SetDowngrade(b storage.Batch, d Downgrade) error {
+	if !d.Enabled {
+		d.Target = ""
+	}
+	v, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	if err := b.Set(downgradeKey, v); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.downgrade = d
 	c.mu.Unlock()
 	return nil
 }
