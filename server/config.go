@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cairnkv/cairn/discovery"
 	"github.com/cairnkv/cairn/tlsconfig"
 )
 
@@ -148,6 +149,11 @@ type Config struct {
 	// --log-rotation-config-json; see package logging).
 	EnableLogRotation     bool
 	LogRotationConfigJSON string
+
+	// Discovery, when set, bootstraps a new cluster through the v3
+	// discovery service instead of InitialCluster (etcd's
+	// --discovery-endpoints and --discovery-token).
+	Discovery *discovery.Config
 
 	// AutoPromoteLearners (Cairn only) makes the leader promote each
 	// learner once it is ready by etcd's rule.

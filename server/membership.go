@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
+	"github.com/cairnkv/cairn/discovery"
 	"github.com/cairnkv/cairn/membership"
 )
 
@@ -50,6 +52,9 @@ func (s *Server) bootstrap(infoPath, walDir string) (*bootResult, error) {
 				return nil, err
 			}
 		}
+		if cfg.Discovery != nil {
+			lg.Warn("discovery token is ignored since cluster already initialized; valid logs are found", "wal-dir", walDir)
+		}
 		lg.Info("server: restarting member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
 			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
 		return &bootResult{peers: peers, single: len(peers) == 1 && peers[0].ID == info.MemberID}, nil
@@ -57,6 +62,11 @@ func (s *Server) bootstrap(infoPath, walDir string) (*bootResult, error) {
 		return nil, err
 	}
 
+	if cfg.Discovery != nil && (cfg.InitialClusterState == "" || cfg.InitialClusterState == "new") {
+		if err := s.discover(); err != nil {
+			return nil, err
+		}
+	}
 	initial, err := initialMembers(cfg)
 	if err != nil {
 		return nil, err
@@ -200,4 +210,50 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// discover replaces the initial cluster with the one the v3 discovery
+// service gathers (see package discovery). As in etcd, member and cluster
+// IDs are then computed with the discovery token as the cluster token, so
+// Cairn and etcd members discovered together agree on them.
+func (s *Server) discover() error {
+	cfg := s.cfg
+	cfg.InitialClusterToken = cfg.Discovery.Token
+	urls := urlStrings(cfg.InitialAdvertisePeerURLs)
+	id := membership.ComputeID(urls, cfg.InitialClusterToken, nil)
+	parts := make([]string, len(urls))
+	for i, u := range urls {
+		parts[i] = cfg.Name + "=" + u
+	}
+	sort.Strings(parts)
+	s.lg.Info("Bootstrapping cluster using v3 discovery.")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	str, err := discovery.Join(ctx, s.lg, *cfg.Discovery, id, strings.Join(parts, ","))
+	if err != nil {
+		return fmt.Errorf("error validating peerURLs: discovery: join: %w", err)
+	}
+	ic := map[string][]url.URL{}
+	seen := map[string]bool{}
+	for _, part := range strings.Split(str, ",") {
+		name, raw, _ := strings.Cut(part, "=")
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("discovery: %w", err)
+		}
+		if seen[u.String()] {
+			return fmt.Errorf("discovery cluster %s has duplicate url", str)
+		}
+		seen[u.String()] = true
+		ic[name] = append(ic[name], *u)
+	}
+	cfg.InitialCluster = ic
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,30 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	// it is, and the peer URLs are not the defaults, etcd keeps
 	// "default=http://localhost:2380" and then fails to start. Cairn
 	// derives it whenever --initial-cluster is not given.
+	if s.discoveryEndpoints != "" {
+		// etcd's rule: discovery replaces --initial-cluster, which must
+		// then be left at its default.
+		if s.set["initial-cluster"] && s.initialCluster != "default=http://localhost:2380" && s.initialCluster != "" {
+			return nil, errors.New(`multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", "discovery-endpoints" or "discovery-srv"`)
+		}
+		seen := map[string]bool{}
+		s.discovery.Endpoints = nil
+		for _, ep := range strings.Split(s.discoveryEndpoints, ",") {
+			if !seen[ep] {
+				seen[ep] = true
+				s.discovery.Endpoints = append(s.discovery.Endpoints, ep)
+			}
+		}
+		sort.Strings(s.discovery.Endpoints)
+	}
+	if err := s.discovery.Check(); err != nil {
+		return nil, err
+	}
+	if len(s.discovery.Endpoints) > 0 {
+		d := s.discovery
+		cfg.Discovery = &d
+		s.initialCluster = ""
+	}
 	if !s.set["initial-cluster"] || s.initialCluster == "" {
 		s.initialCluster = initialClusterFromName(cfg.Name, cfg.InitialAdvertisePeerURLs)
 	}

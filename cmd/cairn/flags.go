@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnkv/cairn/discovery"
 	"github.com/cairnkv/cairn/server"
 )
 
@@ -36,6 +37,10 @@ type settings struct {
 	refused map[string]string
 	// tls holds the TLS flags until finish.
 	tls tlsSettings
+	// discovery holds the --discovery-* flags; discoveryEndpoints is the
+	// comma-separated list as given.
+	discovery          discovery.Config
+	discoveryEndpoints string
 }
 
 // newSettings returns etcd's defaults, taken from server.NewConfig. The
@@ -55,6 +60,7 @@ func newSettings() *settings {
 		logOutputs:     "default",
 		set:            map[string]bool{},
 		refused:        map[string]string{},
+		discovery:      discovery.Defaults(),
 	}
 }
 
@@ -151,6 +157,28 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.DurationVar(&cfg.GRPCKeepAliveTimeout, "grpc-keepalive-timeout", cfg.GRPCKeepAliveTimeout, "Additional duration of wait before closing a non-responsive connection (0 to disable).")
 	def("grpc-keepalive-timeout")
 
+	// v3 discovery
+	str(&s.discoveryEndpoints, "discovery-endpoints", "V3 discovery: List of gRPC endpoints of the discovery service.")
+	str(&s.discovery.Token, "discovery-token", "V3 discovery: discovery token for the etcd cluster to be bootstrapped.")
+	d := &s.discovery
+	fs.DurationVar(&d.DialTimeout, "discovery-dial-timeout", d.DialTimeout, "V3 discovery: dial timeout for client connections.")
+	def("discovery-dial-timeout")
+	fs.DurationVar(&d.RequestTimeout, "discovery-request-timeout", d.RequestTimeout, "V3 discovery: timeout for discovery requests (excluding dial timeout).")
+	def("discovery-request-timeout")
+	fs.DurationVar(&d.KeepAliveTime, "discovery-keepalive-time", d.KeepAliveTime, "V3 discovery: keepalive time for client connections.")
+	def("discovery-keepalive-time")
+	fs.DurationVar(&d.KeepAliveTimeout, "discovery-keepalive-timeout", d.KeepAliveTimeout, "V3 discovery: keepalive timeout for client connections.")
+	def("discovery-keepalive-timeout")
+	fs.BoolVar(&d.InsecureTransport, "discovery-insecure-transport", d.InsecureTransport, "V3 discovery: disable transport security for client connections.")
+	def("discovery-insecure-transport")
+	fs.BoolVar(&d.InsecureSkipVerify, "discovery-insecure-skip-tls-verify", false, "V3 discovery: skip server certificate verification (CAUTION: this option should be enabled only for testing purposes).")
+	def("discovery-insecure-skip-tls-verify")
+	str(&d.Cert, "discovery-cert", "V3 discovery: identify secure client using this TLS certificate file.")
+	str(&d.Key, "discovery-key", "V3 discovery: identify secure client using this TLS key file.")
+	str(&d.CACert, "discovery-cacert", "V3 discovery: verify certificates of TLS-enabled secure servers using this CA bundle.")
+	str(&d.User, "discovery-user", "V3 discovery: username[:password] for authentication (prompt if password is not supplied).")
+	str(&d.Password, "discovery-password", "V3 discovery: password for authentication (if this option is used, --user option shouldn't include password).")
+
 	// metrics
 	fs.Var(&choiceValue{p: &cfg.Metrics, valid: []string{"basic", "extensive"}}, "metrics", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.")
 	def("metrics")
@@ -240,7 +268,7 @@ func (c *commandLine) printHelp(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nAccepted for compatibility with etcd and ignored, with a warning:\n  %s\n  and any --experimental-* flag.\n",
 		strings.Join(ignored, ", "))
-	fmt.Fprintln(w, "\nNot supported (refused unless left at their default): --force-new-cluster, --discovery-srv, --discovery-endpoints, --discovery-token.")
+	fmt.Fprintln(w, "\nNot supported (refused unless left at their default): --force-new-cluster, --discovery-srv.")
 }
 
 // urlsValue is a flag.Value holding a comma-separated URL list.

@@ -23,10 +23,8 @@ import (
 //     compaction-sleep-interval, downgrade-check-time,
 //     warning-apply-duration,
 //     warning-unary-request-duration.
-//   - Misc: feature-gates, v2-deprecation, discovery-fallback and the
-//     discovery client settings (discovery-cert, -key, -cacert, -user,
-//     -password, -dial-timeout, -request-timeout, -keepalive-*,
-//     -insecure-*, discovery-srv-name).
+//   - Misc: feature-gates, v2-deprecation, discovery-fallback and
+//     discovery-srv-name (DNS discovery).
 //   - Every --experimental-* flag of etcd 3.5 and 3.6. etcd 3.7 itself
 //     rejects them (they were renamed or became feature gates); Cairn takes
 //     them so that older manifests still start.
@@ -36,7 +34,7 @@ import (
 // A few flags change what the member does so much that ignoring them would
 // start a member other than the one asked for; Cairn refuses to start when
 // they are set to anything but their default: force-new-cluster,
-// discovery-srv, discovery-endpoints and discovery-token.
+// discovery-srv.
 
 // ignoredFlag is an etcd flag Cairn accepts and does nothing with.
 type ignoredFlag struct {
@@ -78,17 +76,13 @@ var ignoredFlags = concat(
 		"downgrade-check-time",
 		"warning-apply-duration", "warning-unary-request-duration",
 		"feature-gates", "v2-deprecation", "discovery-fallback",
-		"discovery-cert", "discovery-key", "discovery-cacert",
-		"discovery-user", "discovery-password", "discovery-dial-timeout",
-		"discovery-request-timeout", "discovery-keepalive-time",
-		"discovery-keepalive-timeout", "discovery-srv-name",
+		"discovery-srv-name",
 	),
 	boolFlags(
 		"enable-distributed-tracing",
 		"memory-mlock",
 		"initial-election-tick-advance",
 		"socket-reuse-port", "socket-reuse-address",
-		"discovery-insecure-transport", "discovery-insecure-skip-tls-verify",
 	),
 	// etcd 3.5 and 3.6 experimental flags (gone from 3.7). Any other
 	// --experimental-* name is also accepted: see registerExperimental.
@@ -134,10 +128,8 @@ var ignoredFlags = concat(
 // setting one to a non-default value is an error. The value is the flag's
 // default, which is accepted.
 var refusedFlags = map[string]string{
-	"force-new-cluster":   "false",
-	"discovery-srv":       "",
-	"discovery-endpoints": "",
-	"discovery-token":     "",
+	"force-new-cluster": "false",
+	"discovery-srv":     "",
 }
 
 func concat(lists ...[]ignoredFlag) []ignoredFlag {

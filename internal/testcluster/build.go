@@ -129,6 +129,22 @@ func Binary(t testing.TB) string {
 	return p
 }
 
+// EtcdBinary is the official etcd binary scripts/install-tools.sh puts in
+// the repository's bin/, for a test that runs etcd beside Cairn; the test
+// is skipped when it is missing.
+func EtcdBinary(t testing.TB) string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "bin", "etcd")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("testcluster: no %s (run scripts/install-tools.sh)", p)
+	}
+	return p
+}
+
 // Reference reports whether the members run another server named by
 // CAIRN_TESTCLUSTER_BINARY (etcd, to pin its behaviour) rather than
 // Cairn, so a test can leave out what only Cairn does.

@@ -44,6 +44,13 @@ type Config struct {
 	// TLS, when set, runs every member with mutual TLS on its client and
 	// peer URLs (https), and the harness's clients with TLS.ClientCert.
 	TLS *TLS
+	// Binary, when set, is the server binary the members run instead of
+	// Cairn (EtcdBinary, for a cluster of etcd beside Cairn's).
+	Binary string
+	// NoInitialCluster starts the members without --initial-cluster and
+	// --initial-cluster-state, for a cluster that finds its members
+	// another way (v3 discovery flags in Flags).
+	NoInitialCluster bool
 }
 
 // TLS is the certificate files of a mutual-TLS cluster. Every member serves
@@ -126,6 +133,9 @@ func New(t testing.TB, cfg Config) *Cluster {
 		}
 	}
 	bin, err := binary(cfg.BuildTags)
+	if cfg.Binary != "" {
+		bin, err = cfg.Binary, nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,8 +271,9 @@ func (m *Member) args() []string {
 		"--advertise-client-urls", m.ClientURL,
 		"--listen-peer-urls", m.PeerURL,
 		"--initial-advertise-peer-urls", m.AdvertisePeerURL(),
-		"--initial-cluster", initial,
-		"--initial-cluster-state", state,
+	}
+	if !m.c.cfg.NoInitialCluster || m.InitialCluster != "" {
+		args = append(args, "--initial-cluster", initial, "--initial-cluster-state", state)
 	}
 	if m.c.cfg.TLS != nil {
 		args = append(args, m.c.cfg.TLS.Flags()...)

@@ -1,0 +1,176 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cairnkv/cairn/internal/testcluster"
+)
+
+// registry is etcd's v3 discovery key prefix.
+const registry = "/_etcd/registry"
+
+// TestDiscoveryBootstrapsClusters: 3- and 5-member clusters bootstrap
+// through v3 discovery (--discovery-endpoints, --discovery-token) against
+// a one-member discovery service, with etcd's key layout: every member
+// registered under the token, one cluster of the right size, the same
+// member list on every member. Against etcd 3.7.3 (the service and the
+// members are then etcd) the test passes too.
+func TestDiscoveryBootstrapsClusters(t *testing.T) {
+	svc := testcluster.New(t, testcluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	scli := svc.Client(t)
+	for _, size := range []int{3, 5} {
+		t.Run(fmt.Sprintf("size%d", size), func(t *testing.T) {
+			token := fmt.Sprintf("tok-%d-%d", size, time.Now().UnixNano())
+			if _, err := scli.Put(ctx, path.Join(registry, token, "_config/size"), fmt.Sprint(size)); err != nil {
+				t.Fatal(err)
+			}
+			c := testcluster.New(t, testcluster.Config{Size: size, NoInitialCluster: true, Flags: []string{
+				"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=" + token,
+			}})
+			c.WaitLeader(t)
+			resp, err := scli.Get(ctx, path.Join(registry, token, "members")+"/", clientv3.WithPrefix())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Kvs) != size {
+				t.Fatalf("%d registrations under the token, want %d", len(resp.Kvs), size)
+			}
+			var want string
+			for i, m := range c.Members {
+				ml, err := m.Client(t).MemberList(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var names []string
+				for _, mm := range ml.Members {
+					names = append(names, mm.Name+"="+strings.Join(mm.PeerURLs, ","))
+				}
+				got := strings.Join(sortedCopy(names), " ")
+				if i == 0 {
+					want = got
+				} else if got != want {
+					t.Fatalf("%s's member list %s differs from %s's %s", m.Name, got, c.Members[0].Name, want)
+				}
+				if len(ml.Members) != size {
+					t.Fatalf("%s lists %d members, want %d", m.Name, len(ml.Members), size)
+				}
+			}
+		})
+	}
+}
+
+// TestDiscoveryRefusesAFullCluster: a member that comes to a token whose
+// cluster is already complete fails with etcd's "discovery: cluster is
+// full" and, unlike etcd, leaves no registration behind; one whose size
+// key is missing fails with "size key not found".
+func TestDiscoveryRefusesAFullCluster(t *testing.T) {
+	svc := testcluster.New(t, testcluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	scli := svc.Client(t)
+	token := fmt.Sprintf("full-%d", time.Now().UnixNano())
+	if _, err := scli.Put(ctx, path.Join(registry, token, "_config/size"), "1"); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=" + token}
+	testcluster.New(t, testcluster.Config{NoInitialCluster: true, Flags: flags}).WaitLeader(t)
+
+	late := startFailing(t, flags)
+	if !strings.Contains(late, "discovery: cluster is full") {
+		t.Fatalf("a member of a full cluster said:\n%s", late)
+	}
+	resp, err := scli.Get(ctx, path.Join(registry, token, "members")+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Count != 1 && !testcluster.Reference() {
+		t.Fatalf("%d registrations under a token of size 1 after a refused member, want 1", resp.Count)
+	}
+	missing := startFailing(t, []string{"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=no-such-token"})
+	if !strings.Contains(missing, "discovery: size key not found") {
+		t.Fatalf("a member of an unknown token said:\n%s", missing)
+	}
+}
+
+// startFailing runs a new member (its own data dir and loopback ports)
+// with flags and returns its output, failing the test unless it exits
+// with an error within 30 s.
+func startFailing(t *testing.T, flags []string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	peer, client := loopback(t), loopback(t)
+	args := append([]string{"--name", "late", "--data-dir", filepath.Join(t.TempDir(), "late"),
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--listen-client-urls", client, "--advertise-client-urls", client}, flags...)
+	out, err := exec.CommandContext(ctx, testcluster.Binary(t), args...).CombinedOutput()
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("member did not fail (%v):\n%s", err, out)
+	}
+	return string(out)
+}
+
+// loopback is an http URL on a free loopback port.
+func loopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}
+
+// TestDiscoveryAcrossCairnAndEtcd: a Cairn cluster bootstraps through an
+// etcd 3.7.3 discovery service, and an etcd cluster through a Cairn one:
+// the key layout is the same.
+func TestDiscoveryAcrossCairnAndEtcd(t *testing.T) {
+	if testcluster.Reference() {
+		t.Skip("runs Cairn and etcd side by side")
+	}
+	etcd := testcluster.EtcdBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, c := range []struct{ name, service, members string }{
+		{"cairn through etcd", etcd, ""},
+		{"etcd through cairn", "", etcd},
+	} {
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			svc := testcluster.New(t, testcluster.Config{Binary: c.service})
+			token := fmt.Sprintf("x-%d", time.Now().UnixNano())
+			if _, err := svc.Client(t).Put(ctx, path.Join(registry, token, "_config/size"), "3"); err != nil {
+				t.Fatal(err)
+			}
+			cl := testcluster.New(t, testcluster.Config{Size: 3, Binary: c.members, NoInitialCluster: true, Flags: []string{
+				"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=" + token,
+			}})
+			cl.WaitLeader(t)
+			ml, err := cl.Client(t).MemberList(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ml.Members) != 3 {
+				t.Fatalf("%d members, want 3", len(ml.Members))
+			}
+		})
+	}
+}
