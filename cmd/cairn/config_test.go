@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/discovery"
 	"github.com/cairnkv/cairn/server"
 	"github.com/cairnkv/cairn/tlsconfig"
 )
@@ -440,6 +441,29 @@ log-level: warn
 			file:    "memory-mlock: true\nno-such-key: 1\n",
 			args:    []string{"--config-file={file}"},
 			wantLog: "unknown configuration file key",
+		},
+		{
+			name: "the discovery-config section",
+			file: "name: m1\ndiscovery-config:\n  token: tok\n  client:\n    endpoints: [http://127.0.0.1:9379, http://127.0.0.1:8379]\n    dial-timeout: 3000000000\n    auth:\n      username: u\n      password: p\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) {
+				c.Name = "m1"
+				c.DataDir = "m1.cairn"
+				d := discovery.Defaults()
+				d.Token, d.Endpoints, d.DialTimeout, d.User, d.Password = "tok", []string{"http://127.0.0.1:8379", "http://127.0.0.1:9379"}, 3*time.Second, "u", "p"
+				c.Discovery = &d
+				c.InitialCluster = map[string][]url.URL{"m1": mustURLs(t, "http://127.0.0.1:2380")}
+			},
+		},
+		{
+			name:    "discovery and an initial cluster conflict",
+			args:    []string{"--discovery-endpoints=http://127.0.0.1:9", "--discovery-token=t", "--initial-cluster=a=http://127.0.0.1:2380"},
+			wantErr: `multiple discovery or bootstrap flags are set`,
+		},
+		{
+			name:    "a discovery token needs endpoints",
+			args:    []string{"--discovery-token=t"},
+			wantErr: "both --discovery-token and --discovery-endpoints must be set",
 		},
 		{
 			name: "TLS sections of the file",

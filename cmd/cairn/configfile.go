@@ -58,27 +58,50 @@ type fileConfig struct {
 	SelfSignedCertValidity uint           `yaml:"self-signed-cert-validity"`
 	ListenMetricsURLs      string         `yaml:"listen-metrics-urls"`
 
-	AuthToken             string   `yaml:"auth-token"`
-	Metrics               string   `yaml:"metrics"`
-	Logger                string   `yaml:"logger"`
-	LogOutputs            []string `yaml:"log-outputs"`
-	LogFormat             string   `yaml:"log-format"`
-	EnableLogRotation     bool     `yaml:"enable-log-rotation"`
-	UnsafeNoFsync         bool     `yaml:"unsafe-no-fsync"`
-	AutoPromoteLearners   bool     `yaml:"auto-promote-learners"`
-	LogRotationConfigJSON string   `yaml:"log-rotation-config-json"`
-	AuditLogPath          string   `yaml:"audit-log-path"`
-	AuditLogMaxSize       *int     `yaml:"audit-log-max-size"`
-	AuditLogMaxBackups    *int     `yaml:"audit-log-max-backups"`
-	AuditLogReads         bool     `yaml:"audit-log-reads"`
-	AuthTokenTTL          *uint    `yaml:"auth-token-ttl"`
-	BcryptCost            *uint    `yaml:"bcrypt-cost"`
-	ListenClientHTTPURLs  string   `yaml:"listen-client-http-urls"`
-	EnableGRPCGateway     *bool    `yaml:"enable-grpc-gateway"`
-	MaxConcurrentStreams  *uint32  `yaml:"max-concurrent-streams"`
-	GRPCKeepAliveMinTime  *int64   `yaml:"grpc-keepalive-min-time"`
-	GRPCKeepAliveInterval *int64   `yaml:"grpc-keepalive-interval"`
-	GRPCKeepAliveTimeout  *int64   `yaml:"grpc-keepalive-timeout"`
+	AuthToken         string   `yaml:"auth-token"`
+	Metrics           string   `yaml:"metrics"`
+	Logger            string   `yaml:"logger"`
+	LogOutputs        []string `yaml:"log-outputs"`
+	LogFormat         string   `yaml:"log-format"`
+	EnableLogRotation bool     `yaml:"enable-log-rotation"`
+	// DiscoveryConfig is etcd's discovery-config section (the JSON form
+	// of its v3discovery.DiscoveryConfig; durations in nanoseconds).
+	DiscoveryConfig *struct {
+		Token  string `yaml:"token"`
+		Client struct {
+			Endpoints        []string       `yaml:"endpoints"`
+			RequestTimeout   *time.Duration `yaml:"request-timeout"`
+			DialTimeout      *time.Duration `yaml:"dial-timeout"`
+			KeepAliveTime    *time.Duration `yaml:"keepalive-time"`
+			KeepAliveTimeout *time.Duration `yaml:"keepalive-timeout"`
+			Secure           *struct {
+				Cert               string `yaml:"cert"`
+				Key                string `yaml:"key"`
+				Cacert             string `yaml:"cacert"`
+				InsecureTransport  *bool  `yaml:"insecure-transport"`
+				InsecureSkipVerify bool   `yaml:"insecure-skip-tls-verify"`
+			} `yaml:"secure"`
+			Auth *struct {
+				Username string `yaml:"username"`
+				Password string `yaml:"password"`
+			} `yaml:"auth"`
+		} `yaml:"client"`
+	} `yaml:"discovery-config"`
+	UnsafeNoFsync         bool    `yaml:"unsafe-no-fsync"`
+	AutoPromoteLearners   bool    `yaml:"auto-promote-learners"`
+	LogRotationConfigJSON string  `yaml:"log-rotation-config-json"`
+	AuditLogPath          string  `yaml:"audit-log-path"`
+	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
+	AuditLogMaxBackups    *int    `yaml:"audit-log-max-backups"`
+	AuditLogReads         bool    `yaml:"audit-log-reads"`
+	AuthTokenTTL          *uint   `yaml:"auth-token-ttl"`
+	BcryptCost            *uint   `yaml:"bcrypt-cost"`
+	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
+	EnableGRPCGateway     *bool   `yaml:"enable-grpc-gateway"`
+	MaxConcurrentStreams  *uint32 `yaml:"max-concurrent-streams"`
+	GRPCKeepAliveMinTime  *int64  `yaml:"grpc-keepalive-min-time"`
+	GRPCKeepAliveInterval *int64  `yaml:"grpc-keepalive-interval"`
+	GRPCKeepAliveTimeout  *int64  `yaml:"grpc-keepalive-timeout"`
 }
 
 // securityConfig is etcd's client-transport-security and
@@ -127,7 +150,6 @@ func fileTLS(fc *fileConfig, t *tlsSettings) error {
 // ignores them with a warning, like the flags in ignoredFlags.
 var fileOnlyKeys = []ignoredFlag{
 	{name: "socket-options"},
-	{name: "discovery-config"},
 	{name: "experimental-snapshot-catch-up-entries"},
 }
 
@@ -218,6 +240,29 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		cfg.LogFormat = fc.LogFormat
 	}
 	cfg.EnableLogRotation = fc.EnableLogRotation
+	if dc := fc.DiscoveryConfig; dc != nil {
+		d := &s.discovery
+		d.Token = dc.Token
+		s.discoveryEndpoints = strings.Join(dc.Client.Endpoints, ",")
+		for _, v := range []struct {
+			from *time.Duration
+			to   *time.Duration
+		}{{dc.Client.RequestTimeout, &d.RequestTimeout}, {dc.Client.DialTimeout, &d.DialTimeout},
+			{dc.Client.KeepAliveTime, &d.KeepAliveTime}, {dc.Client.KeepAliveTimeout, &d.KeepAliveTimeout}} {
+			if v.from != nil {
+				*v.to = *v.from
+			}
+		}
+		if sc := dc.Client.Secure; sc != nil {
+			d.Cert, d.Key, d.CACert, d.InsecureSkipVerify = sc.Cert, sc.Key, sc.Cacert, sc.InsecureSkipVerify
+			if sc.InsecureTransport != nil {
+				d.InsecureTransport = *sc.InsecureTransport
+			}
+		}
+		if a := dc.Client.Auth; a != nil {
+			d.User, d.Password = a.Username, a.Password
+		}
+	}
 	cfg.UnsafeNoFsync = fc.UnsafeNoFsync
 	cfg.AutoPromoteLearners = fc.AutoPromoteLearners
 	if fc.LogRotationConfigJSON != "" {
