@@ -71,6 +71,9 @@ func main() {
 	var o options
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every workload once against each target")
 	flag.Float64Var(&o.scale, "scale", 1, "multiply every workload's request count by this")
+	flag.BoolVar(&pin, "pin", false, "run the servers on -server-cpus and the benchmark tool on -client-cpus (taskset), so the ratio shows each server's cost rather than how much CPU it left the client")
+	flag.StringVar(&serverCPUs, "server-cpus", "", "with -pin, the CPUs (taskset -c list) every server member runs on; default 1")
+	flag.StringVar(&clientCPUs, "client-cpus", "", "with -pin, the CPUs the benchmark tool runs on; default 0")
 	flag.StringVar(&o.only, "only", "", "comma-separated workload names (substrings) to run, or exact names separated by | (names hold commas); empty runs all")
 	flag.StringVar(&o.repo, "repo", "..", "the Cairn repository root")
 	flag.StringVar(&o.etcd, "etcd", "", "etcd binary; empty: <repo>/bin/etcd if it is v"+etcdVersion+", else build bench/cmd/etcd")
@@ -81,6 +84,14 @@ func main() {
 	flag.BoolVar(&o.large, "large", false, "also run the large-store workload ("+largeName+", minutes per target); -only can also select it by name")
 	flag.BoolVar(&o.pprof, "pprof", false, "start the large-store members with --enable-pprof and save heap profiles after each phase (use with -keep)")
 	flag.Parse()
+	if pin {
+		if serverCPUs == "" {
+			serverCPUs = "1"
+		}
+		if clientCPUs == "" {
+			clientCPUs = "0"
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -357,7 +368,7 @@ func runWorkload(ctx context.Context, benchmark string, cl *cluster, w workload,
 		go func() { defer close(done); w.background(bctx, cl) }()
 		stopBackground = func() { cancel(); <-done }
 	}
-	cmd := exec.CommandContext(ctx, benchmark, w.benchArgs(cl.endpoints, scale, cl.pki)...)
+	cmd := pinnedContext(ctx, clientCPUs, benchmark, w.benchArgs(cl.endpoints, scale, cl.pki)...)
 	out, err := cmd.CombinedOutput()
 	stopBackground()
 	serverCPU := cl.cpuSeconds() - cpuBefore

@@ -127,6 +127,9 @@ func renderTable(ws []workload, results map[key][]sample, o options) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Medians of %d rounds (scale %g, %s, 1-minute load average %s before, %s after). Cairn/etcd is the median of the per-round ratios. Latencies in ms; server CPU is the members' user+system CPU during the run divided by the operations counted (lower is better); RSS is the server's peak (VmHWM) during the workload; disk is the data directory's allocated size after it (largest member for 3-member rows).\n\n",
 		o.rounds, o.scale, o.took, o.loadBefore, o.loadAfter)
+	if pin {
+		fmt.Fprintf(&b, "Pinned: every server member on CPUs %s, the benchmark tool on CPUs %s (taskset).\n\n", serverCPUs, clientCPUs)
+	}
 	b.WriteString("| workload | etcd ops/s | Cairn ops/s | Cairn/etcd | ceiling ops/s | p50 etcd / Cairn | p99 etcd / Cairn | server CPU µs/op etcd / Cairn (Cairn/etcd) | peak RSS MiB etcd / Cairn | disk MiB etcd / Cairn |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	ops := func(s sample) float64 { return s.opsPerSec }

@@ -172,7 +172,7 @@ func start(ctx context.Context, t target, members int, dir string, snapshotCount
 	}
 	if t.noop {
 		cl.endpoints = []string{fmt.Sprintf("127.0.0.1:%d", ports[0])}
-		cmd := exec.Command(t.bin, "--listen", cl.endpoints[0])
+		cmd := pinned(serverCPUs, t.bin, "--listen", cl.endpoints[0])
 		if err := launch(cl, cmd, filepath.Join(dir, "noopkv.log")); err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func start(ctx context.Context, t target, members int, dir string, snapshotCount
 		data := filepath.Join(dir, fmt.Sprintf("m%d.data", i))
 		cl.dataDirs = append(cl.dataDirs, data)
 		cl.endpoints = append(cl.endpoints, strings.TrimPrefix(client, scheme+"://"))
-		cmd := exec.Command(t.bin,
+		cmd := pinned(serverCPUs, t.bin,
 			"--name", fmt.Sprintf("m%d", i),
 			"--data-dir", data,
 			"--listen-client-urls", client, "--advertise-client-urls", client,
@@ -433,4 +433,29 @@ func procStatus(pid int, field string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// pin, serverCPUs and clientCPUs are -pin, -server-cpus and -client-cpus:
+// with -pin, servers and the benchmark tool run under taskset on disjoint
+// CPUs (by default, on this 2-core machine, core 1 and core 0).
+var (
+	pin                    bool
+	serverCPUs, clientCPUs string
+)
+
+// pinned is exec.Command(bin, args...), run under taskset -c cpus when
+// pinning is on. taskset execs bin, so the PID is bin's.
+func pinned(cpus, bin string, args ...string) *exec.Cmd {
+	if !pin || cpus == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", cpus, bin}, args...)...)
+}
+
+// pinnedContext is pinned for exec.CommandContext.
+func pinnedContext(ctx context.Context, cpus, bin string, args ...string) *exec.Cmd {
+	if !pin || cpus == "" {
+		return exec.CommandContext(ctx, bin, args...)
+	}
+	return exec.CommandContext(ctx, "taskset", append([]string{"-c", cpus, bin}, args...)...)
 }
