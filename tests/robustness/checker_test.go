@@ -409,20 +409,151 @@ func TestLeaseChecks(t *testing.T) {
 	}
 }
 
+// eventsOf indexes events as the watch of rootPrefix would.
+func eventsOf(evs ...watchEvent) eventIndex {
+	idx := make(eventIndex)
+	for _, e := range evs {
+		idx[e.Rev] = append(idx[e.Rev], e)
+	}
+	return idx
+}
+
+func putKey(key string, rev, lease int64, v string) watchEvent {
+	return watchEvent{Key: key, Rev: rev, Put: true, Value: v, Lease: lease}
+}
+func delKey(key string, rev int64) watchEvent { return watchEvent{Key: key, Rev: rev} }
+
+// wantViolation fails t unless v has a violation saying want.
+func wantViolation(t *testing.T, name string, v []string, want string) {
+	t.Helper()
+	if len(v) == 0 || !strings.Contains(strings.Join(v, "\n"), want) {
+		t.Errorf("%s: violations %q; want one saying %q", name, v, want)
+	}
+}
+
 func TestLockChecks(t *testing.T) {
-	a := hold{Client: 0, Key: lockPrefix + "a", Rev: 3, Create: 2}
-	b := hold{Client: 1, Key: lockPrefix + "b", Rev: 6, Create: 4}
-	idx := eventIndex{5: {{Key: a.Key, Rev: 5}}, 7: {{Key: b.Key, Rev: 7}}}
+	// Keys a and b, of leases 0xa and 0xb: a Mutex client holds a, then
+	// a Lock RPC client b.
+	ka, kb := keyOf(lockPrefix, 0xa), keyOf(lockPrefix, 0xb)
+	idx := eventsOf(putKey(ka, 2, 0xa, ""), putKey(kb, 4, 0xb, ""), delKey(ka, 5), delKey(kb, 7))
+	a := hold{Client: 0, Via: viaMutex, Key: ka, Lease: 0xa, Rev: 3, Create: 2}
+	b := hold{Client: 1, Via: viaLockRPC, Key: kb, Lease: 0xb, Rev: 6, Unlock: 7} // Create from the history
 	if v := checkLocks([]hold{a, b}, idx); len(v) != 0 {
 		t.Fatalf("one after the other: %q", v)
 	}
-	again := hold{Client: 0, Key: a.Key, Rev: 4, Create: 2} // locked again before its unlock went through
+	again := a
+	again.Rev = 4 // locked again before its unlock went through
 	if v := checkLocks([]hold{a, again, b}, idx); len(v) != 0 {
 		t.Fatalf("a session holding on reentrantly: %q", v)
 	}
-	late := eventIndex{7: {{Key: a.Key, Rev: 7}, {Key: b.Key, Rev: 7}}}
-	if v := checkLocks([]hold{a, b}, late); len(v) != 1 || !strings.Contains(v[0], "lock held twice") {
-		t.Fatalf("b held while a's key still existed: %q; want one violation", v)
+
+	with := func(h hold, f func(*hold)) hold { f(&h); return h }
+	tests := []struct {
+		name  string
+		holds []hold
+		idx   eventIndex
+		want  string
+	}{
+		{"b held while a's key still existed", []hold{a, b},
+			eventsOf(putKey(ka, 2, 0xa, ""), putKey(kb, 4, 0xb, ""), delKey(ka, 7), delKey(kb, 7)), "lock held twice"},
+		{"b granted while a's key still existed", []hold{b},
+			eventsOf(putKey(ka, 2, 0xa, ""), putKey(kb, 4, 0xb, ""), delKey(ka, 7), delKey(kb, 7)), "out of turn"},
+		{"a hold after its key was gone", []hold{with(a, func(h *hold) { h.Rev = 5 })}, idx, "no such key"},
+		{"a hold of another life of the key", []hold{with(a, func(h *hold) { h.Create = 1 })}, idx, "the watch history has"},
+		{"a Lock RPC key not named after the lease", []hold{with(b, func(h *hold) { h.Lease = 0xc })}, idx, "etcd's key"},
+		{"an Unlock acknowledged before the key went", []hold{with(b, func(h *hold) { h.Unlock = 6 })}, idx, "Unlock acknowledged at revision 6"},
+	}
+	for _, tt := range tests {
+		wantViolation(t, tt.name, checkLocks(tt.holds, tt.idx), tt.want)
+	}
+}
+
+// TestTenuresOverlap pins the overlap check by itself: the lock and
+// election checks reach it only along with another violation, as a
+// history whose every tenure began in its turn has no overlap.
+func TestTenuresOverlap(t *testing.T) {
+	la, lb := &life{Key: "a"}, &life{Key: "b"}
+	if v := overlaps([]tenure{{"b", lb, 5, 9}, {"a", la, 2, 5}}, "held twice"); len(v) != 0 {
+		t.Fatalf("one after the other: %q", v)
+	}
+	if v := overlaps([]tenure{{"a", la, 2, 9}, {"a again", la, 4, 9}}, "held twice"); len(v) != 0 {
+		t.Fatalf("one life held on: %q", v)
+	}
+	v := overlaps([]tenure{{"a", la, 2, 9}, {"a again", la, 3, 9}, {"b", lb, 8, 12}}, "held twice")
+	if len(v) != 1 || !strings.Contains(v[0], "held twice: a from revision 2 to 9, and b from 8") {
+		t.Fatalf("b from 8 while a held to 9: %q; want one violation", v)
+	}
+}
+
+func TestElectionChecks(t *testing.T) {
+	// Client 0 campaigns with key a (lease 0xa) and wins at once; client
+	// 1 campaigns with b and waits; 0 proclaims, resigns; 1 leads,
+	// proclaims, resigns.
+	ka, kb := keyOf(electionPrefix, 0xa), keyOf(electionPrefix, 0xb)
+	idx := eventsOf(
+		putKey(ka, 2, 0xa, "e0-1"), putKey(kb, 3, 0xb, "e1-1"), putKey(ka, 4, 0xa, "e0-2"),
+		delKey(ka, 5), putKey(kb, 6, 0xb, "e1-2"), delKey(kb, 7))
+	lead := func(key string, create, mod int64, v string, rev int64) leaderView {
+		return leaderView{Key: key, Create: create, Mod: mod, Value: v, Rev: rev}
+	}
+	seen := func(stream int, lv leaderView) leaderView { lv.Stream = stream; return lv }
+	w0 := win{Client: 0, Key: ka, Lease: 0xa, Create: 2, Leader: lead(ka, 2, 2, "e0-1", 3), Resign: 5}
+	w1 := win{Client: 1, Key: kb, Lease: 0xb, Create: 3, Leader: lead(kb, 3, 3, "e1-1", 5), Resign: 7}
+	good := electionLog{
+		Wins:      []win{w0, w1},
+		Proclaims: []proclaim{{0, ka, 2, "e0-2", 4}, {1, kb, 3, "e1-2", 6}, {1, kb, 3, "e1-3", 0}},
+		Leaders:   []leaderView{w0.Leader, w1.Leader},
+		Observed: []leaderView{
+			seen(1, lead(ka, 2, 2, "e0-1", 2)), seen(1, lead(ka, 2, 4, "e0-2", 4)),
+			seen(1, lead(kb, 3, 3, "e1-1", 5)), // b's first value, from before it led
+			seen(1, lead(kb, 3, 6, "e1-2", 6)),
+			seen(2, lead(kb, 3, 6, "e1-2", 6)), // a new stream starts from the leader
+		},
+		SentFor: map[string]string{"e0-1": ka, "e0-2": ka, "e1-1": kb, "e1-2": kb, "e1-3": kb},
+	}
+	if v := checkElections(good, idx); len(v) != 0 {
+		t.Fatalf("good history: %q", v)
+	}
+
+	winWith := func(w win, f func(*win)) win { f(&w); return w }
+	// b's key put at 4, while a leads.
+	early := eventsOf(putKey(ka, 2, 0xa, "e0-1"), putKey(kb, 3, 0xb, "e1-1"), putKey(kb, 4, 0xb, "e1-x"), delKey(ka, 5), delKey(kb, 7))
+	tests := []struct {
+		name string
+		log  electionLog
+		idx  eventIndex
+		want string
+	}{
+		{"Campaign returned while an older candidate led", electionLog{Wins: []win{winWith(w1, func(w *win) { w.Leader = lead(ka, 2, 4, "e0-2", 4) })}},
+			idx, "won out of turn: at revision 4"},
+		{"two candidates told they led at once", electionLog{Wins: []win{w0, winWith(w1, func(w *win) { w.Leader = lead(kb, 3, 3, "e1-1", 4) })}},
+			idx, "election led twice"},
+		{"a Campaign answer the history does not hold", electionLog{Wins: []win{winWith(w0, func(w *win) { w.Create = 9 })}}, idx, "does not hold"},
+		{"a Campaign key not named after the lease", electionLog{Wins: []win{winWith(w0, func(w *win) { w.Lease = 0xc })}}, idx, "etcd's key"},
+		{"a Resign acknowledged before the key went", electionLog{Wins: []win{winWith(w0, func(w *win) { w.Resign = 4 })}}, idx, "Resign acknowledged at revision 4"},
+		{"Leader names a candidate that did not lead", electionLog{Leaders: []leaderView{lead(kb, 3, 3, "e1-1", 4)}}, idx, "the leader then was " + ka},
+		{"Leader names the leader with a stale value", electionLog{Leaders: []leaderView{lead(ka, 2, 2, "e0-1", 4)}}, idx, "the key then held"},
+		{"a Proclaim acknowledged that never happened", electionLog{Proclaims: []proclaim{{0, ka, 2, "e0-9", 4}}}, idx, "does not hold"},
+		{"a Proclaim by a candidate that did not lead", electionLog{Proclaims: []proclaim{{1, kb, 3, "e1-x", 4}}}, early, "while " + ka},
+		{"Observe reports a value the history does not hold", electionLog{Observed: []leaderView{seen(1, lead(ka, 2, 4, "e0-9", 4))}}, idx, "does not hold"},
+		{"Observe reports a value nobody sent for the key", electionLog{Observed: []leaderView{seen(1, lead(ka, 2, 4, "e0-2", 4))}, SentFor: map[string]string{"e0-2": kb}},
+			idx, "no campaigner sent"},
+		{"Observe reports a leader that did not lead", electionLog{Observed: []leaderView{seen(1, lead(kb, 3, 3, "e1-1", 3))}, SentFor: good.SentFor},
+			idx, "at revision 3 the leader was " + ka},
+		// Only with a stale first report: a leader's later values can
+		// predate its leadership only if its first report was not the
+		// value it held then.
+		{"Observe reports a change by a candidate that did not lead", electionLog{Observed: []leaderView{seen(1, lead(kb, 3, 3, "e1-1", 5)), seen(1, lead(kb, 3, 4, "e1-x", 9))},
+			SentFor: map[string]string{"e1-1": kb, "e1-x": kb}}, early, "at revision 4 the leader was " + ka},
+		{"Observe's first report of a leader holds a stale value", electionLog{Observed: []leaderView{seen(1, lead(ka, 2, 2, "e0-1", 4))}, SentFor: good.SentFor},
+			idx, "but the key then held put " + ka + `="e0-2"@4`},
+		{"Observe goes back to an earlier leader", electionLog{Observed: []leaderView{good.Observed[2], good.Observed[1]}, SentFor: good.SentFor}, idx, "back to an earlier leader"},
+		{"Observe repeats a value on one stream", electionLog{Observed: []leaderView{good.Observed[1], good.Observed[1]}, SentFor: good.SentFor}, idx, "not newer than the last"},
+		{"a new Observe stream goes back to an earlier value", electionLog{Observed: []leaderView{good.Observed[1], seen(2, lead(ka, 2, 2, "e0-1", 3))}, SentFor: good.SentFor},
+			idx, "back to an earlier value"},
+	}
+	for _, tt := range tests {
+		wantViolation(t, tt.name, checkElections(tt.log, tt.idx), tt.want)
 	}
 }
 

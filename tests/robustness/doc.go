@@ -17,7 +17,15 @@
 //   - three lease clients: grant a lease, attach a key to it, then keep
 //     it alive a while and revoke it, or let it expire (lease_test.go);
 //   - two clients taking a clientv3/concurrency.Mutex in a loop, each
-//     on its own session (lock_test.go);
+//     on its own session, and two taking the same lock with the v3lock
+//     service (Lock on a lease they keep alive, Unlock after a short
+//     hold), so that the two kinds contend for the same keys
+//     (lock_test.go);
+//   - three campaigners for one election through the v3election
+//     service: Campaign on a lease they keep alive, then Leader,
+//     Proclaim of a new value or two, and Resign; and an observer
+//     following the election with one Observe stream at a time
+//     (election_test.go);
 //   - a watcher of all of /robustness/ and one of each KV key, asking
 //     for progress notifications, resuming after every broken stream
 //     from the revision after the last they know they have;
@@ -42,11 +50,12 @@
 //   - the KV history is linearizable with respect to the model
 //     (porcupine), revisions included: every write bumps the store's
 //     revision by one and returns it, every read returns the revision
-//     it read at. Revisions that changed only lease and lock keys are
-//     "foreign" to the model, known from the watch of /robustness/: a
-//     read may see the store any number of them ahead, a write never
-//     takes one. A request whose outcome the client did not learn may or
-//     may not have happened, and is given an infinite return time;
+//     it read at. Revisions that changed only lease, lock and election
+//     keys are "foreign" to the model, known from the watch of
+//     /robustness/: a read may see the store any number of them ahead, a
+//     write never takes one. A request whose outcome the client did not
+//     learn may or may not have happened, and is given an infinite
+//     return time;
 //   - each client's revisions never go backwards;
 //   - every watch stream is ordered, without duplicates, atomic per
 //     revision (one response holds all of a revision's events), never
@@ -65,10 +74,32 @@
 //     was known alive (granted or renewed with TTL t at time c: alive
 //     until c+t), deleted at or before the revision a revoke was
 //     acknowledged with, and gone once no lease is kept alive;
-//   - no two lock clients believed they held the mutex with leases both
-//     alive: a hold lasts from the revision of a read of the holder's
-//     own key, right after Lock returned, to the deletion of that key,
-//     and no two holds overlap (the failure Jepsen found in etcd 3.4.3).
+//   - no two lock clients believed they held the lock with leases both
+//     alive: a hold lasts from a revision the server vouched for it at
+//     (a Mutex client's read of its own key right after Lock returned;
+//     a Lock RPC's answer) to the deletion of the holder's key, and no
+//     two holds overlap (the failure Jepsen found in etcd 3.4.3). The
+//     lock's keys' lives, rebuilt from the watch of /robustness/, say
+//     more (holder_test.go): at its revision each hold's key existed
+//     and was the oldest under the lock's prefix, so the lock was its
+//     turn even if an older waiter never learnt it had the lock; a
+//     Lock RPC's key is etcd's for its lease; an acknowledged Unlock
+//     deleted the key by its revision;
+//   - no two campaigners believed they led with leases both alive, in
+//     the same way: a win lasts from the Leader answer that named the
+//     winner, asked right after Campaign returned (a Campaign's header
+//     dates from when the candidate put its key), to its key's
+//     deletion. Against the election keys' lives, where the leader at
+//     each revision is the oldest key: a winner whose key still existed
+//     at that Leader answer led then; every Leader answer names the
+//     leader of its revision, with its value; an acknowledged Proclaim
+//     put its value at its revision while its key led; an acknowledged
+//     Resign deleted the key by its revision; every Observe response is
+//     a put of the history, of a value a campaigner sent for that key,
+//     while the key led (a leader's first response on a stream: at the
+//     response's revision, with the value the key held then, perhaps
+//     one campaigned with before it led), and the responses go forward
+//     in create revision, and in mod revision per leader.
 //
 // The checkers are themselves tested (checker_test.go) on hand-made
 // histories that break each property; every scenario also corrupts its
@@ -77,10 +108,12 @@
 // asserts the suite reports them.
 //
 // Each scenario prints a report (run with -v): faults injected,
-// operations by kind, leases, lock holds, compactions, snapshots,
-// histories checked, violations. On a violation it keeps the KV
+// operations by kind, leases, lock holds (by Mutex and by the Lock
+// RPC), elections won, proclaims, changes observed, compactions,
+// snapshots, histories checked, violations. On a violation it keeps the KV
 // history (history.json, replayable, and porcupine's history.html),
-// every watch log, the violations and every member's output in
+// every watch log, the lock and election clients' records, the
+// violations and every member's output in
 // CAIRN_ROBUSTNESS_DIR, or a directory under os.TempDir() that the
 // report names, and prints how to replay it:
 //

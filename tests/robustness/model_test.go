@@ -17,13 +17,14 @@ func keyName(i int) string { return fmt.Sprintf("%sk%d", keyPrefix, i) }
 // Key spaces. Everything the workload writes is under rootPrefix, which
 // one watcher follows whole; the linearizability model covers the keys
 // under keyPrefix, and treats revisions that changed only other keys
-// (lease and lock keys) as foreign: they happen, but the model needs
-// no more about them than that they take a revision.
+// (lease, lock and election keys) as foreign: they happen, but the
+// model needs no more about them than that they take a revision.
 const (
-	rootPrefix  = "/robustness/"
-	keyPrefix   = rootPrefix + "kv/"
-	leasePrefix = rootPrefix + "lease/"
-	lockPrefix  = rootPrefix + "lock/"
+	rootPrefix     = "/robustness/"
+	keyPrefix      = rootPrefix + "kv/"
+	leasePrefix    = rootPrefix + "lease/"
+	lockPrefix     = rootPrefix + "lock/"
+	electionPrefix = rootPrefix + "election/"
 )
 
 // opKind is the kind of one client request.
@@ -92,7 +93,8 @@ type kvState struct {
 }
 
 // foreignRevs are the revisions of a run that changed no key of the
-// model (lease and lock keys), as the watch of rootPrefix saw them.
+// model (lease, lock and election keys), as the watch of rootPrefix
+// saw them.
 type foreignRevs map[int64]bool
 
 // catchUp reports whether the store can have moved from revision from

@@ -37,9 +37,13 @@ const (
 	// the others of every member.
 	kvClients = 6
 	pinned    = 3
-	// leaseClients and lockClients run beside them.
-	leaseClients = 3
-	lockClients  = 2
+	// The lease, lock and election clients run beside them: Mutex and
+	// Lock RPC clients contend for one lock, campaigners for one
+	// election, which one observer follows.
+	leaseClients   = 3
+	lockClients    = 2
+	lockRPCClients = 2
+	campaigners    = 3
 	// faultPause is how long the cluster runs undisturbed before each
 	// fault, and the least load that must remain to start one.
 	faultPause = 1500 * time.Millisecond
@@ -175,6 +179,9 @@ type report struct {
 	unknown          int
 	firstRev, final  int64
 	leases, holds    int
+	rpcHolds         int // of holds, those by the Lock RPC
+	wins, proclaims  int // proclaims: acknowledged ones
+	observed         int // Observe responses
 	leasesLost       int // expired while their holders renewed them, or renewals failed with code Unknown
 	streams, events  int
 	compactedTo      int64
@@ -205,8 +212,10 @@ func (rep *report) String() string {
 		ops = append(ops, fmt.Sprintf("%s %d", k, rep.ops[k]))
 		total += rep.ops[k]
 	}
-	fmt.Fprintf(&b, "  operations: %d KV (%s; %d unknown), %d leases (%d lost while renewed), %d lock holds, revisions %d..%d\n",
-		total, strings.Join(ops, ", "), rep.unknown, rep.leases, rep.leasesLost, rep.holds, rep.firstRev, rep.final)
+	fmt.Fprintf(&b, "  operations: %d KV (%s; %d unknown), %d leases (%d lost while renewed), revisions %d..%d\n",
+		total, strings.Join(ops, ", "), rep.unknown, rep.leases, rep.leasesLost, rep.firstRev, rep.final)
+	fmt.Fprintf(&b, "  coordination: %d lock holds (%d by Mutex, %d by the Lock RPC), %d elections won, %d proclaims, %d changes observed\n",
+		rep.holds, rep.holds-rep.rpcHolds, rep.rpcHolds, rep.wins, rep.proclaims, rep.observed)
 	fmt.Fprintf(&b, "  maintenance: %d compactions (to %d), %d snapshots saved (%d failed)\n", rep.compactions, rep.compactedTo, rep.snapshots, rep.snapshotErrs)
 	fmt.Fprintf(&b, "  checked: %s; linearizability %s in %v\n", strings.Join(rep.checked, ", "), rep.lin, rep.checkTime.Round(time.Millisecond))
 	fmt.Fprintf(&b, "  violations: %d", len(rep.violations))
@@ -299,6 +308,20 @@ func runScenario(t *testing.T, sc scenario) *report {
 		lockers = append(lockers, lc)
 		loadWG.Go(func() { lc.run(loadCtx) })
 	}
+	var rpcLockers []*lockRPCClient
+	for id := range lockRPCClients {
+		lc := newLockRPCClient(lockClients+id, newClient(t, proxied))
+		rpcLockers = append(rpcLockers, lc)
+		loadWG.Go(func() { lc.run(loadCtx) })
+	}
+	var candidates []*campaigner
+	for id := range campaigners {
+		cc := newCampaigner(id, newClient(t, proxied))
+		candidates = append(candidates, cc)
+		loadWG.Go(func() { cc.run(loadCtx) })
+	}
+	obs := newObserver(newClient(t, proxied))
+	loadWG.Go(func() { obs.run(loadCtx) })
 	maint := &maintainer{cli: newClient(t, proxied), h: h, start: init.Rev + 1, floor: floor}
 	maintCli := newClient(t, proxied)
 	loadWG.Go(func() { maint.run(loadCtx, maintCli) })
@@ -347,13 +370,14 @@ func runScenario(t *testing.T, sc scenario) *report {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// No lease is kept alive any more: every lease and lock key must go.
+	// No lease is kept alive any more: every lease, lock and election
+	// key must go.
 	lctx, lcancel := context.WithTimeout(t.Context(), recoverTimeout+2*leaseTTL*time.Second)
 	defer lcancel()
 	var left []string
 	_ = waitFor(lctx, func() bool {
 		left = left[:0]
-		for _, p := range []string{leasePrefix, lockPrefix} {
+		for _, p := range []string{leasePrefix, lockPrefix, electionPrefix} {
 			resp, err := r.admin.Get(lctx, p, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 			if err != nil {
 				left = append(left, err.Error())
@@ -417,7 +441,22 @@ func runScenario(t *testing.T, sc scenario) *report {
 	for _, lc := range lockers {
 		holds = append(holds, lc.records()...)
 	}
+	for _, lc := range rpcLockers {
+		rpc := lc.records()
+		holds = append(holds, rpc...)
+		rep.rpcHolds += len(rpc)
+	}
+	elections := electionRecords(candidates, obs)
+	for v := range elections.SentFor {
+		sent[v] = true
+	}
 	rep.leases, rep.holds = len(leases), len(holds)
+	rep.wins, rep.observed = len(elections.Wins), len(elections.Observed)
+	for _, p := range elections.Proclaims {
+		if p.Rev != 0 {
+			rep.proclaims++
+		}
+	}
 	rep.leasesLost = len(checkLeasesKeptAlive(leases))
 	rep.compactedTo, rep.compactions = compactedTo, maint.compactions.Load()
 	rep.snapshots, rep.snapshotErrs = maint.snapshots.Load(), maint.snapErrs.Load()
@@ -440,12 +479,14 @@ func runScenario(t *testing.T, sc scenario) *report {
 		rep.violations = append(rep.violations, checkLeasesKeptAlive(leases)...)
 	}
 	rep.violations = append(rep.violations, checkLocks(holds, idx)...)
+	rep.violations = append(rep.violations, checkElections(elections, idx)...)
 	rep.checked = []string{
 		fmt.Sprintf("KV history (%d requests)", len(recs)),
 		"client revisions",
 		fmt.Sprintf("%d watches (%d streams, %d events) against the watch of %s", len(logs), rep.streams, rep.events, rootPrefix),
 		fmt.Sprintf("%d leases", len(leases)),
 		fmt.Sprintf("%d lock holds", len(holds)),
+		fmt.Sprintf("%d elections won, %d Leader answers, %d proclaims, %d observed", len(elections.Wins), len(elections.Leaders), len(elections.Proclaims), len(elections.Observed)),
 	}
 
 	linRecs := resolveUnknown(recs, idx)
@@ -481,7 +522,7 @@ func runScenario(t *testing.T, sc scenario) *report {
 		default:
 			dir = filepath.Join(os.TempDir(), fmt.Sprintf("cairn-robustness-%s-%d", sc.name, time.Now().UnixNano()))
 		}
-		rep.dir = saveEvidence(t, dir, c, init, foreign, linRecs, logs, rep)
+		rep.dir = saveEvidence(t, dir, c, init, foreign, linRecs, logs, map[string]any{"locks.json": holds, "elections.json": elections}, rep)
 	}
 	t.Log(rep.String())
 	return rep
@@ -490,9 +531,9 @@ func runScenario(t *testing.T, sc scenario) *report {
 // saveEvidence keeps what a run with a violation needs to be looked at
 // again: the KV history as checked (with the unknown outcomes that the
 // watch settled filled in; replayable, with porcupine's visualization),
-// every watch log, the lease and lock checks' violations, and every
-// member's output. It returns the directory.
-func saveEvidence(t *testing.T, dir string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, rep *report) string {
+// every watch log, the other clients' records (extra, by file name), the
+// violations, and every member's output. It returns the directory.
+func saveEvidence(t *testing.T, dir string, c *testcluster.Cluster, init kvState, foreign foreignRevs, recs []record, logs []watchLog, extra map[string]any, rep *report) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Errorf("save evidence: %v", err)
 		return ""
@@ -510,6 +551,11 @@ func saveEvidence(t *testing.T, dir string, c *testcluster.Cluster, init kvState
 	}
 	if b, err := json.MarshalIndent(logs, "", " "); err == nil {
 		write("watches.json", b)
+	}
+	for file, v := range extra {
+		if b, err := json.MarshalIndent(v, "", " "); err == nil {
+			write(file, b)
+		}
 	}
 	write("violations.txt", []byte(strings.Join(rep.violations, "\n")+"\n"))
 	for _, m := range c.Members {

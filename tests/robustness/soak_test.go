@@ -64,6 +64,10 @@ func TestSoak(t *testing.T) {
 		sum.unknown += rep.unknown
 		sum.leases += rep.leases
 		sum.holds += rep.holds
+		sum.rpcHolds += rep.rpcHolds
+		sum.wins += rep.wins
+		sum.proclaims += rep.proclaims
+		sum.observed += rep.observed
 		sum.streams += rep.streams
 		sum.events += rep.events
 		sum.compactions += rep.compactions
@@ -86,8 +90,8 @@ func TestSoak(t *testing.T) {
 	for _, n := range sum.ops {
 		ops += n
 	}
-	t.Logf("soak: %d segments, %v of load in %v\n  faults: %d (%s); followers caught up by snapshot %d of %d\n  operations: %d KV (%d unknown), %d revisions, %d leases, %d lock holds\n  watches: %d streams, %d events; %d compactions, %d snapshots saved (%d failed)\n  linearizability checks took %v; violations: %d",
+	t.Logf("soak: %d segments, %v of load in %v\n  faults: %d (%s); followers caught up by snapshot %d of %d\n  operations: %d KV (%d unknown), %d revisions, %d leases, %d lock holds (%d by the Lock RPC), %d elections won, %d proclaims, %d changes observed\n  watches: %d streams, %d events; %d compactions, %d snapshots saved (%d failed)\n  linearizability checks took %v; violations: %d",
 		segments, sum.duration, time.Since(began).Round(time.Second), faults, strings.Join(fs, ", "), sum.snapshotCatchUps, sum.snapshotTries,
-		ops, sum.unknown, sum.final, sum.leases, sum.holds, sum.streams, sum.events, sum.compactions, sum.snapshots, sum.snapshotErrs,
+		ops, sum.unknown, sum.final, sum.leases, sum.holds, sum.rpcHolds, sum.wins, sum.proclaims, sum.observed, sum.streams, sum.events, sum.compactions, sum.snapshots, sum.snapshotErrs,
 		sum.checkTime.Round(time.Millisecond), len(sum.violations))
 }
