@@ -71,6 +71,13 @@ func TestEarlyFailuresAsEtcdctl(t *testing.T) {
 		{nil, []string{"watch", "foo", "--"}, "Error: bad number of arguments (found separator --, but no commands)\n", 128},
 		{[]string{"ETCDCTL_WATCH_RANGE_END=b"}, []string{"watch"}, "Error: ETCDCTL_WATCH_KEY is empty but got ETCDCTL_WATCH_RANGE_END=\"b\"\n", 128},
 		{[]string{"ETCDCTL_WATCH_KEY=a"}, []string{"watch", "b"}, "Error: bad number of arguments (found conflicting environment key)\n", 128},
+		{nil, []string{"make-mirror"}, "Error: make-mirror takes one destination argument\n", 128},
+		{nil, []string{"make-mirror", "a", "b"}, "Error: make-mirror takes one destination argument\n", 128},
+		{nil, []string{"check", "perf", "--load", "q"}, "Error: unknown load option q\n", 4},
+		{nil, []string{"check", "datascale", "--load", "xXL"}, "Error: unknown load option xXL\n", 4},
+		{nil, []string{"downgrade", "validate"}, "Error: TARGET_VERSION not provided\n", 128},
+		{nil, []string{"downgrade", "enable", "3.6", "3.5"}, "Error: too many arguments\n", 128},
+		{nil, []string{"downgrade", "enable", ""}, "Error: target version not provided\n", 128},
 		{nil, []string{"bogus"}, "Error: unknown command \"bogus\" for \"cairnctl\"\nRun 'cairnctl --help' for usage.\n", 1},
 	} {
 		out, errOut, code := runCtl(t, tc.env, "", tc.args...)

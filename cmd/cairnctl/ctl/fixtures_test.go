@@ -215,3 +215,7 @@ func fxUserGrant() *clientv3.AuthUserGrantRoleResponse {
 func fxUserRevoke() *clientv3.AuthUserRevokeRoleResponse {
 	return &clientv3.AuthUserRevokeRoleResponse{Header: fxHeader()}
 }
+
+func fxDowngrade() *clientv3.DowngradeResponse {
+	return &clientv3.DowngradeResponse{Header: fxHeader(), Version: "3.7"}
+}

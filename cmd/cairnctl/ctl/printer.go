@@ -42,6 +42,9 @@ type printer interface {
 
 	Alarm(*clientv3.AlarmResponse) error
 	MoveLeader(leader, target uint64, r *clientv3.MoveLeaderResponse) error
+	// Downgrade prints the answer to "downgrade validate", "enable" or
+	// "cancel"; action says which.
+	Downgrade(action clientv3.DowngradeAction, r *clientv3.DowngradeResponse) error
 
 	// The auth results take the names the command line gave, which the
 	// simple format repeats and the responses do not carry.
@@ -128,6 +131,9 @@ func (p *messagePrinter) Alarm(r *clientv3.AlarmResponse) error {
 }
 func (p *messagePrinter) MoveLeader(_, _ uint64, r *clientv3.MoveLeaderResponse) error {
 	return p.emit((*pb.MoveLeaderResponse)(r))
+}
+func (p *messagePrinter) Downgrade(_ clientv3.DowngradeAction, r *clientv3.DowngradeResponse) error {
+	return p.emit((*pb.DowngradeResponse)(r))
 }
 func (p *messagePrinter) RoleAdd(_ string, r *clientv3.AuthRoleAddResponse) error {
 	return p.emit((*pb.AuthRoleAddResponse)(r))

@@ -201,6 +201,19 @@ func (s *simplePrinter) MoveLeader(leader, target uint64, _ *clientv3.MoveLeader
 	return nil
 }
 
+// downgradeActionNames are the words of the downgrade subcommands, which
+// the simple format repeats.
+var downgradeActionNames = map[clientv3.DowngradeAction]string{
+	clientv3.DowngradeValidate: "validate",
+	clientv3.DowngradeEnable:   "enable",
+	clientv3.DowngradeCancel:   "cancel",
+}
+
+func (s *simplePrinter) Downgrade(action clientv3.DowngradeAction, r *clientv3.DowngradeResponse) error {
+	fmt.Fprintf(s.w, "Downgrade %s success, cluster version %s\n", downgradeActionNames[action], (*pb.DowngradeResponse)(r).GetVersion())
+	return nil
+}
+
 // rows prints a table as comma-separated lines.
 func (s *simplePrinter) rows(rows [][]string) {
 	for _, row := range rows {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // printerCases drive each printer with one fixed response; the names match
@@ -52,6 +54,9 @@ var printerCases = map[string]func(printer) error{
 	"user-revoke":          func(p printer) error { return p.UserRevokeRole("alice", "r1", fxUserRevoke()) },
 	"user-delete":          func(p printer) error { return p.UserDelete("alice", fxUserDelete()) },
 	"auth-status":          func(p printer) error { return p.AuthStatus(fxAuthStatus()) },
+	"downgrade-validate":   func(p printer) error { return p.Downgrade(clientv3.DowngradeValidate, fxDowngrade()) },
+	"downgrade-enable":     func(p printer) error { return p.Downgrade(clientv3.DowngradeEnable, fxDowngrade()) },
+	"downgrade-cancel":     func(p printer) error { return p.Downgrade(clientv3.DowngradeCancel, fxDowngrade()) },
 }
 
 // TestPrintersMatchEtcdctlGoldens checks every case in every format against

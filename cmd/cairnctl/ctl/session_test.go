@@ -4,6 +4,7 @@ package ctl
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -35,7 +36,9 @@ import (
 // "cairn" or paths of binaries taking etcd's flags) replaces every list,
 // for example CAIRNCTL_SESSION_SERVERS=cairn to try the auth scenarios on
 // Cairn. With CAIRNCTL_SESSION_OUT set to a directory, both transcripts of
-// every run, and the log of every server, are written there.
+// every run, and the log of every server, are written there. A scenario
+// may ask for a second server ("#dest", for make-mirror) and be marked
+// "#long" (run only with CAIRNCTL_SESSION_LONG=1); see readScenario.
 
 // TestMain lets the session tests run this test binary as cairnctl: called
 // through a link named cairnctl, it is cairnctl, so the client under test
@@ -53,6 +56,10 @@ var authServers = []string{"etcd", "cairn"}
 // coordServers run the lock and elect scenarios.
 var coordServers = []string{"etcd", "cairn"}
 
+// opsServers run the scenarios of the operator commands: make-mirror,
+// check, downgrade, member add, endpoint hashkv.
+var opsServers = []string{"etcd", "cairn"}
+
 func TestSessionsMatchEtcdctl(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers; skipped in -short mode")
@@ -68,10 +75,30 @@ func TestSessionsMatchEtcdctl(t *testing.T) {
 		{"authtls", authServers}, // the TLS flags with auth on, and a user by certificate
 		{"lock", coordServers},
 		{"elect", coordServers},
+		{"ops", opsServers},   // member add, endpoint hashkv, watch with a command, downgrade
+		{"check", opsServers}, // check perf's refusals, check datascale
+		{"mirror", opsServers},
+		{"mirrorsec", opsServers}, // make-mirror to a destination with TLS and auth
+		{"checkperf", opsServers}, // minutes long: only with CAIRNCTL_SESSION_LONG=1
 	} {
-		for _, srv := range sessionServers(t, sc.servers) {
-			t.Run(sc.name+"/"+srv.name, func(t *testing.T) {
-				compareSession(t, srv, filepath.Join("testdata", "compat", sc.name+".scen"))
+		path := filepath.Join("testdata", "compat", sc.name+".scen")
+		servers := sessionServers(t, sc.servers)
+		for i, srv := range servers {
+			// A scenario with a second server ($DEST) runs with each
+			// server in turn as the first and the next in the list as the
+			// second, so that make-mirror goes from etcd into Cairn and
+			// back.
+			scen := readScenario(t, path)
+			name, dest := sc.name+"/"+srv.name, (*server)(nil)
+			if scen.dest {
+				dest = &servers[(i+1)%len(servers)]
+				name += "-" + dest.name
+			}
+			t.Run(name, func(t *testing.T) {
+				if scen.long && os.Getenv("CAIRNCTL_SESSION_LONG") == "" {
+					t.Skip("takes minutes; set CAIRNCTL_SESSION_LONG=1 to run it")
+				}
+				compareSession(t, srv, dest, path)
 			})
 		}
 	}
@@ -117,15 +144,26 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// compareSession runs the scenario with both clients against srv and
-// fails on the first commands whose transcripts differ.
-func compareSession(t *testing.T, srv server, path string) {
+// compareSession runs the scenario with both clients against srv (and
+// dest as $DEST, if not nil) and fails on the first commands whose
+// transcripts differ.
+func compareSession(t *testing.T, srv server, dest *server, path string) {
 	etcdctl := testcluster.Etcdctl(t)
 	cairnctl := cairnctlLink(t)
 	sc := readScenario(t, path)
-	tg := &target{srv: srv, ports: freePorts(t, 2)}
+	tg := &target{srv: srv, name: "n1", ports: freePorts(t, 2)}
+	var certs string
+	if sc.tls || sc.destTLS {
+		certs = writeCerts(t)
+	}
 	if sc.tls {
-		tg.tlsDir = writeCerts(t)
+		tg.tlsDir = certs
+	}
+	if dest != nil {
+		tg.dest = &target{srv: *dest, name: "d1", ports: freePorts(t, 2)}
+		if sc.destTLS {
+			tg.dest.tlsDir = certs
+		}
 	}
 
 	want := runSession(t, tg, sc, etcdctl, etcdctl)
@@ -172,6 +210,13 @@ type scenario struct {
 	// tls, set by a "#tls" line, has the server serve clients over mutual
 	// TLS (https), with the certificates of writeCerts in $TLS_DIR.
 	tls bool
+	// dest, set by a "#dest" line, starts a second single-member server
+	// for each run, whose endpoint is $DEST; destTLS ("#dest-tls") has it
+	// serve clients over mutual TLS, with the same certificates.
+	dest, destTLS bool
+	// long, set by a "#long" line, runs the scenario only when
+	// CAIRNCTL_SESSION_LONG is set, with longLineTimeout for each line.
+	long bool
 }
 
 // readScenario parses a scenario file: one command a line, blank lines
@@ -192,6 +237,18 @@ func readScenario(t *testing.T, path string) scenario {
 			sc.tls = true
 			continue
 		}
+		if strings.TrimSpace(l) == "#long" {
+			sc.long = true
+			continue
+		}
+		if strings.TrimSpace(l) == "#dest" {
+			sc.dest = true
+			continue
+		}
+		if strings.TrimSpace(l) == "#dest-tls" {
+			sc.dest, sc.destTLS = true, true
+			continue
+		}
 		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
 			continue
 		}
@@ -204,8 +261,19 @@ func readScenario(t *testing.T, path string) scenario {
 // same for both clients.
 type target struct {
 	srv    server
+	name   string // the member's name
 	ports  []int  // client, peer
 	tlsDir string // certificates when clients use TLS, else ""
+	// dest is a second server, $DEST, for the scenarios that need one.
+	dest *target
+}
+
+// endpoint is what clients are given to reach the server.
+func (tg *target) endpoint() string {
+	if tg.tlsDir != "" {
+		return tg.clientURL()
+	}
+	return fmt.Sprintf("127.0.0.1:%d", tg.ports[0])
 }
 
 // clientURL is the URL the server serves clients on.
@@ -244,12 +312,16 @@ func runSession(t *testing.T, tg *target, sc scenario, ctl, refctl string) []str
 	t.Helper()
 	stop := startServer(t, tg, sc.serverFlags)
 	defer stop()
-
-	endpoint := fmt.Sprintf("127.0.0.1:%d", tg.ports[0])
-	if tg.tlsDir != "" {
-		endpoint = tg.clientURL()
+	tlsDir := tg.tlsDir
+	var dest string
+	if tg.dest != nil {
+		stopDest := startServer(t, tg.dest, nil)
+		defer stopDest()
+		dest = tg.dest.endpoint()
+		tlsDir = cmp.Or(tlsDir, tg.dest.tlsDir)
 	}
-	env := []string{"CTL=" + ctl, "REFCTL=" + refctl, "ETCDCTL_ENDPOINTS=" + endpoint, "TLS_DIR=" + tg.tlsDir,
+
+	env := []string{"CTL=" + ctl, "REFCTL=" + refctl, "ETCDCTL_ENDPOINTS=" + tg.endpoint(), "TLS_DIR=" + tlsDir, "DEST=" + dest,
 		// A race-enabled cairnctl would wait a second at every exit for
 		// late reports; the races it finds are reported all the same.
 		"GORACE=" + strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")}
@@ -267,7 +339,11 @@ func runSession(t *testing.T, tg *target, sc scenario, ctl, refctl string) []str
 		// file to fill cannot see what an earlier line left there.
 		work := t.TempDir()
 		start := time.Now()
-		stdout, stderr, rc := runLine(t, work, append(env, "TMPDIR="+work), line)
+		timeout := lineTimeout
+		if sc.long {
+			timeout = longLineTimeout
+		}
+		stdout, stderr, rc := runLine(t, work, append(env, "TMPDIR="+work), line, timeout)
 		if d := time.Since(start); d > 2*time.Second {
 			t.Logf("slow line, %v: %.70s", d.Round(time.Millisecond), line)
 		}
@@ -281,9 +357,13 @@ func runSession(t *testing.T, tg *target, sc scenario, ctl, refctl string) []str
 // with everything it started.
 const lineTimeout = time.Minute
 
+// longLineTimeout bounds a line of a "#long" scenario, whose lines may
+// take a minute of their own (check perf's).
+const longLineTimeout = 3 * time.Minute
+
 // runLine runs one line with bash in its own process group, and kills
 // whatever the line left running in that group once bash has exited.
-func runLine(t *testing.T, dir string, env []string, line string) (stdout, stderr string, rc int) {
+func runLine(t *testing.T, dir string, env []string, line string, timeout time.Duration) (stdout, stderr string, rc int) {
 	t.Helper()
 	outFile, errFile := filepath.Join(dir, "stdout"), filepath.Join(dir, "stderr")
 	o, err := os.Create(outFile)
@@ -304,7 +384,7 @@ func runLine(t *testing.T, dir string, env []string, line string) (stdout, stder
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	timer := time.AfterFunc(lineTimeout, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	timer := time.AfterFunc(timeout, func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
 	err = cmd.Wait()
 	timer.Stop()
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
@@ -343,6 +423,11 @@ var (
 	// The paths of the temporary link to cairnctl and of the etcdctl
 	// binary, where a client names itself.
 	reTmpPath = regexp.MustCompile(`/[^ "']*/(CTL)\b`)
+	// The check commands' progress bar, whose counts and speed depend on
+	// timing. Off a terminal etcdctl's bar library appends every redraw
+	// to the last, with no newline even at the end; cairnctl prints the
+	// final state once, on a line of its own.
+	reProgress = regexp.MustCompile(`(\d+ / \d+ \[[-_>]*\] (\d+\.\d\d|\?)% (\?|\d+) p/s)+\n?`)
 )
 
 // maskOutput replaces what legitimately differs between two runs.
@@ -359,6 +444,7 @@ func maskOutput(s string) string {
 // is none, and the client's warning about a request that a signal
 // cancelled, which shows only when the signal comes during a request.
 func maskStderr(s string) string {
+	s = reProgress.ReplaceAllString(s, "<progress>\n")
 	var keep []string
 	for _, l := range strings.SplitAfter(s, "\n") {
 		if strings.HasPrefix(l, "stty: ") || strings.Contains(l, `"error":"rpc error: code = Canceled desc = context canceled"`) {
@@ -383,11 +469,11 @@ func startServer(t *testing.T, tg *target, flags []string) (stop func()) {
 	client := tg.clientURL()
 	peer := fmt.Sprintf("http://127.0.0.1:%d", tg.ports[1])
 	args := append([]string{
-		"--name", "n1",
+		"--name", tg.name,
 		"--data-dir", filepath.Join(t.TempDir(), "data"),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "n1=" + peer,
+		"--initial-cluster", tg.name + "=" + peer,
 		"--initial-cluster-token", "cairnctl-session",
 	}, flags...)
 	httpc := http.DefaultClient

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type watchOptions struct {
 	rev            int64
 	prevKV         bool
 	progressNotify bool
+	diff           bool // cairnctl's own: print changes as diffs
 }
 
 func (o *watchOptions) addFlags(fs *pflag.FlagSet) {
@@ -38,11 +40,17 @@ func (o *watchOptions) addFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.rev, "rev", 0, "Revision to start watching")
 	fs.BoolVar(&o.prevKV, "prev-kv", false, "get the previous key-value pair before the event happens")
 	fs.BoolVar(&o.progressNotify, "progress-notify", false, "get periodic watch progress notification from server")
+	fs.BoolVar(&o.diff, "diff", false, "print each change as a unified diff of the previous value against the new one (implies --prev-kv; simple output format only)")
 }
+
+// errDiffFormat refuses --diff with an output format other than simple:
+// the diff is for people, the other formats for programs, which have
+// --prev-kv.
+var errDiffFormat = errors.New("--diff needs the simple output format")
 
 // watch starts watching args[0], or [args[0], args[1]) if a range end is
 // given; arguments beyond two are ignored, as in etcdctl.
-func (o *watchOptions) watch(ctx context.Context, cli *clientv3.Client, args []string) (clientv3.WatchChan, error) {
+func (o *watchOptions) watch(ctx context.Context, c *ctl, cli *clientv3.Client, args []string) (clientv3.WatchChan, error) {
 	if len(args) < 1 {
 		return nil, errBadArgsNum
 	}
@@ -56,7 +64,12 @@ func (o *watchOptions) watch(ctx context.Context, cli *clientv3.Client, args []s
 	if o.prefix {
 		opts = append(opts, clientv3.WithPrefix())
 	}
-	if o.prevKV {
+	if o.diff {
+		if _, ok := c.display.(*simplePrinter); !ok {
+			return nil, errDiffFormat
+		}
+	}
+	if o.prevKV || o.diff {
 		opts = append(opts, clientv3.WithPrevKV())
 	}
 	if o.progressNotify {
@@ -96,11 +109,32 @@ func splitWatchArgs(args []string, dash int, envKey, envRange string, interactiv
 	return watchArgs, execArgs, nil
 }
 
+// watchLong documents what cairnctl's watch does beyond etcdctl's.
+const watchLong = `Watches events stream on keys or prefixes
+
+With --diff (not in etcdctl), each change prints as a unified diff of the
+key's value before it against its value after it, in the simple output
+format only; --diff implies --prev-kv. An event prints as its type (PUT or
+DELETE), a "---" line naming the key and the revision of its previous
+value (/dev/null for a new key), a "+++" line naming the key and the
+revision of the change (/dev/null for a deletion), and the hunks, with
+three lines of context, as diff -u writes them:
+
+  PUT
+  --- config	revision 4
+  +++ config	revision 7
+  @@ -1,2 +1,2 @@
+   replicas: 3
+  -image: v1
+  +image: v2
+`
+
 func (c *ctl) newWatchCommand() *cobra.Command {
 	o := &watchOptions{}
 	cmd := &cobra.Command{
 		Use:     "watch [options] [key or prefix] [range_end] [--] [exec-command arg1 arg2 ...]",
 		Short:   "Watches events stream on keys or prefixes",
+		Long:    watchLong,
 		GroupID: groupKV,
 	}
 	o.addFlags(cmd.Flags())
@@ -125,11 +159,15 @@ func (c *ctl) newWatchCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		wc, err := o.watch(context.Background(), cli, watchArgs)
+		wc, err := o.watch(context.Background(), c, cli, watchArgs)
 		if err != nil {
+			cli.Close()
+			if errors.Is(err, errDiffFormat) {
+				return fail(exitBadFeature, err)
+			}
 			return fail(exitBadArgs, err)
 		}
-		if err := c.printWatch(cli, wc, execArgs, nil); err != nil {
+		if err := c.printWatch(cli, wc, execArgs, o.diff, nil); err != nil {
 			return err
 		}
 		if err := cli.Close(); err != nil {
@@ -206,7 +244,7 @@ func (c *ctl) watchInteractive(cmd *cobra.Command, envKey, envRange string) erro
 			if err != nil {
 				return fail(exitBadArgs, err)
 			}
-			wc, err := o.watch(ctx, cli, watchArgs)
+			wc, err := o.watch(ctx, c, cli, watchArgs)
 			if err != nil {
 				fmt.Fprintf(c.stderr, "Invalid command %s (%v)\n", l, err)
 				continue
@@ -214,7 +252,7 @@ func (c *ctl) watchInteractive(cmd *cobra.Command, envKey, envRange string) erro
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if err := c.printWatch(cli, wc, execArgs, &stopping); err != nil && !stopping.Load() {
+				if err := c.printWatch(cli, wc, execArgs, o.diff, &stopping); err != nil && !stopping.Load() {
 					c.fatal(err)
 				}
 			}()
@@ -228,15 +266,15 @@ func (c *ctl) watchInteractive(cmd *cobra.Command, envKey, envRange string) erro
 	}
 }
 
-// printWatch prints every response from wc until it closes, running
-// execArgs (if any) once per event with the event in ETCD_WATCH_*
-// variables. It stops printing once stopping is set.
-func (c *ctl) printWatch(cli *clientv3.Client, wc clientv3.WatchChan, execArgs []string, stopping *atomic.Bool) error {
+// printWatch prints every response from wc until it closes, as diffs if
+// diff is set, running execArgs (if any) once per event with the event in
+// ETCD_WATCH_* variables. It stops printing once stopping is set.
+func (c *ctl) printWatch(cli *clientv3.Client, wc clientv3.WatchChan, execArgs []string, diff bool, stopping *atomic.Bool) error {
 	for resp := range wc {
 		if stopping != nil && stopping.Load() {
 			continue
 		}
-		if err := c.printWatchResponse(&resp); err != nil {
+		if err := c.printWatchResponse(&resp, diff); err != nil {
 			return err
 		}
 		for _, ev := range resp.Events {
@@ -262,7 +300,7 @@ func (c *ctl) printWatch(cli *clientv3.Client, wc clientv3.WatchChan, execArgs [
 
 // printWatchResponse prints one response whole, so that concurrent watches
 // do not interleave their lines.
-func (c *ctl) printWatchResponse(resp *clientv3.WatchResponse) error {
+func (c *ctl) printWatchResponse(resp *clientv3.WatchResponse, diff bool) error {
 	c.printMu.Lock()
 	defer c.printMu.Unlock()
 	if resp.Canceled {
@@ -271,7 +309,47 @@ func (c *ctl) printWatchResponse(resp *clientv3.WatchResponse) error {
 	if resp.IsProgressNotify() {
 		fmt.Fprintf(c.stdout, "progress notify: %d\n", resp.Header.GetRevision())
 	}
+	if diff {
+		for _, ev := range resp.Events {
+			writeEventDiff(c.stdout, ev, c.global.isHex)
+		}
+		return nil
+	}
 	return c.display.Watch(resp)
+}
+
+// writeEventDiff prints an event's type, then the key's value before it
+// (from the previous key-value; nothing, /dev/null, for a new key) against
+// its value after it (nothing for a deletion) as a unified diff, each side
+// named by the key and the revision it was written at:
+//
+//	PUT
+//	--- config	revision 4
+//	+++ config	revision 7
+//	@@ -1,2 +1,2 @@
+//	 replicas: 3
+//	-image: v1
+//	+image: v2
+func writeEventDiff(w io.Writer, ev *clientv3.Event, isHex bool) {
+	esc := func(s string) string { return s }
+	if isHex {
+		esc = func(s string) string { return hexEscape([]byte(s)) }
+	}
+	fmt.Fprintln(w, ev.Type)
+	var before, after string
+	if prev := ev.PrevKv; prev != nil {
+		fmt.Fprintf(w, "--- %s\trevision %d\n", esc(string(prev.Key)), prev.ModRevision)
+		before = string(prev.Value)
+	} else {
+		fmt.Fprintln(w, "--- /dev/null")
+	}
+	if ev.Type == clientv3.EventTypeDelete {
+		fmt.Fprintf(w, "+++ /dev/null\trevision %d\n", ev.Kv.ModRevision)
+	} else {
+		fmt.Fprintf(w, "+++ %s\trevision %d\n", esc(string(ev.Kv.Key)), ev.Kv.ModRevision)
+		after = string(ev.Kv.Value)
+	}
+	writeUnified(w, diffLines(splitLines(before), splitLines(after)), esc)
 }
 
 // fatal ends the process from a goroutine the way Main would end it.

@@ -45,6 +45,9 @@ type P interface {
 	UserRevokeRole(user string, role string, r *clientv3.AuthUserRevokeRoleResponse)
 	UserDelete(user string, r *clientv3.AuthUserDeleteResponse)
 	AuthStatus(r *clientv3.AuthStatusResponse)
+	DowngradeValidate(r *clientv3.DowngradeResponse)
+	DowngradeEnable(r *clientv3.DowngradeResponse)
+	DowngradeCancel(r *clientv3.DowngradeResponse)
 }
 
 var cases = map[string]func(P){
@@ -89,6 +92,9 @@ var cases = map[string]func(P){
 	"user-revoke":          func(p P) { p.UserRevokeRole("alice", "r1", fxUserRevoke()) },
 	"user-delete":          func(p P) { p.UserDelete("alice", fxUserDelete()) },
 	"auth-status":          func(p P) { p.AuthStatus(fxAuthStatus()) },
+	"downgrade-validate":   func(p P) { p.DowngradeValidate(fxDowngrade()) },
+	"downgrade-enable":     func(p P) { p.DowngradeEnable(fxDowngrade()) },
+	"downgrade-cancel":     func(p P) { p.DowngradeCancel(fxDowngrade()) },
 }
 
 var kv = []string{"get", "get-empty", "put", "del", "txn-success", "txn-failure", "watch"}
