@@ -55,6 +55,8 @@ func toGRPC(err error) error {
 		return rpctypes.ErrGRPCLearnerNotReady
 	case errors.Is(err, membership.ErrNotEnoughStarted):
 		return rpctypes.ErrGRPCMemberNotEnoughStarted
+	case errors.Is(err, membership.ErrTooManyLearners):
+		return rpctypes.ErrGRPCTooManyLearners
 	case errors.Is(err, raftnode.ErrNotLeader):
 		return rpctypes.ErrGRPCNotLeader
 	case errors.Is(err, context.Canceled):

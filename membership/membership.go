@@ -41,7 +41,12 @@ var (
 	// ErrNotEnoughStarted: the change would leave fewer started voters
 	// than a quorum (--strict-reconfig-check).
 	ErrNotEnoughStarted = errors.New("membership: re-configuration would lose the quorum of started members")
+	// ErrTooManyLearners: the cluster already has --max-learners learners.
+	ErrTooManyLearners = errors.New("membership: too many learner members in cluster")
 )
+
+// DefaultMaxLearners is etcd's --max-learners default.
+const DefaultMaxLearners = 1
 
 // Member is one member of the cluster.
 type Member struct {
@@ -86,6 +91,10 @@ func upper(prefix []byte) []byte {
 
 // Cluster is the member list.
 type Cluster struct {
+	// maxLearners bounds the learners (--max-learners); 0 means
+	// DefaultMaxLearners.
+	maxLearners int
+
 	mu        sync.RWMutex
 	members   map[uint64]*Member
 	removed   map[uint64]bool
@@ -169,6 +178,30 @@ func (c *Cluster) SetDowngrade(b storage.Batch, d Downgrade) error {
 	return nil
 }
 
+// SetMaxLearners sets --max-learners; call it before any change is
+// validated. As in etcd, each member checks with its own setting, so
+// every member should have the same one.
+func (c *Cluster) SetMaxLearners(n int) { c.maxLearners = n }
+
+// learnerRoom fails with ErrTooManyLearners when adding a learner would
+// pass the bound. The caller holds c.mu.
+func (c *Cluster) learnerRoom() error {
+	max := c.maxLearners
+	if max <= 0 {
+		max = DefaultMaxLearners
+	}
+	n := 0
+	for _, m := range c.members {
+		if m.IsLearner {
+			n++
+		}
+	}
+	if n+1 > max {
+		return ErrTooManyLearners
+	}
+	return nil
+}
+
 // Members returns copies of the members in ID order.
 func (c *Cluster) Members() []*Member {
 	c.mu.RLock()
@@ -220,6 +253,11 @@ func (c *Cluster) ValidateAdd(m *Member) error {
 	}
 	if c.members[m.ID] != nil {
 		return ErrIDExists
+	}
+	if m.IsLearner {
+		if err := c.learnerRoom(); err != nil {
+			return err
+		}
 	}
 	return c.checkURLs(m.ID, m.PeerURLs)
 }
@@ -279,6 +317,9 @@ func (c *Cluster) ValidateChange(cc *raftpb.ConfChange) error {
 	case raftpb.ConfChangeType_ConfChangeAddLearnerNode:
 		if existing != nil {
 			return ErrIDExists
+		}
+		if err := c.learnerRoom(); err != nil {
+			return err
 		}
 		return c.checkURLs(id, m.PeerURLs)
 	case raftpb.ConfChangeType_ConfChangeRemoveNode:

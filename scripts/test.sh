@@ -35,7 +35,7 @@ go test -race -count=1 -timeout 15m ./...
 
 echo "== reference: the leader-loss, half-close, TLS, listener, lock, election, auth, metrics, health, logging and Prometheus tests against etcd 3.7.3 (same expectations)"
 CAIRN_TESTCLUSTER_BINARY="$root/bin/etcd" go test -count=1 -timeout 5m \
-	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth|TestLogOutputs|TestUnsafeNoFsync|TestCompactionShrinksSizeInUse|TestStrictReconfig|TestDowngrade|TestDiscovery|TestPrometheus' \
+	-run 'HalfClose|TheBodyEnds|GatewayLeaseKeepAlive|RequireLeader|LeaderOnlyRequestsThroughLeaderKills|^TestTLS(Kubeadm|Refused|Missing|HTTPS)|ListenClientHTTP|GatewayDisabled|UnixSocket|AutoTLS|MetricsURLOverHTTPS|PeerPortChecks|Lock|Elect|TestAuth|TestMetrics|TestHealth|TestLogOutputs|TestUnsafeNoFsync|TestCompactionShrinksSizeInUse|TestStrictReconfig|TestDowngrade|TestDiscovery|TestMaxLearners|TestPrometheus' \
 	./tests/e2e/ ./tests/cluster/ ./tests/prometheus/
 
 if [[ -f tests/compat/go.mod ]]; then

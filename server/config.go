@@ -155,6 +155,10 @@ type Config struct {
 	// --discovery-endpoints and --discovery-token).
 	Discovery *discovery.Config
 
+	// MaxLearners bounds the cluster's learners (etcd's --max-learners,
+	// default 1).
+	MaxLearners int
+
 	// AutoPromoteLearners (Cairn only) makes the leader promote each
 	// learner once it is ready by etcd's rule.
 	AutoPromoteLearners bool
@@ -225,6 +229,7 @@ func NewConfig() *Config {
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 		StrictReconfigCheck:         true,
+		MaxLearners:                 1,
 		SnapshotCatchUpEntries:      5000,
 		SnapshotCatchUpBytes:        64 << 20,
 		PreVote:                     true,

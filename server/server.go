@@ -167,7 +167,10 @@ func start(cfg *Config) (_ *Server, err error) {
 	if s.alarms, err = apply.LoadAlarms(s.eng); err != nil {
 		return nil, err
 	}
-	if s.members, err = membership.Load(s.eng); err != nil {
+	if s.members, err = membership.Load(s.eng); err == nil {
+		s.members.SetMaxLearners(cfg.MaxLearners)
+	}
+	if err != nil {
 		return nil, err
 	}
 	tokens, err := newTokenProvider(cfg, s.waitAppliedIndex)

@@ -89,6 +89,7 @@ type fileConfig struct {
 	} `yaml:"discovery-config"`
 	UnsafeNoFsync         bool    `yaml:"unsafe-no-fsync"`
 	AutoPromoteLearners   bool    `yaml:"auto-promote-learners"`
+	MaxLearners           *int    `yaml:"max-learners"`
 	LogRotationConfigJSON string  `yaml:"log-rotation-config-json"`
 	AuditLogPath          string  `yaml:"audit-log-path"`
 	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
@@ -265,6 +266,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	cfg.UnsafeNoFsync = fc.UnsafeNoFsync
 	cfg.AutoPromoteLearners = fc.AutoPromoteLearners
+	if fc.MaxLearners != nil {
+		cfg.MaxLearners = *fc.MaxLearners
+	}
 	if fc.LogRotationConfigJSON != "" {
 		cfg.LogRotationConfigJSON = fc.LogRotationConfigJSON
 	}

@@ -189,6 +189,8 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	str(&s.logOutputs, "log-outputs", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets.")
 	fs.Lookup("log-outputs").DefValue = "default"
 	str(&cfg.LogFormat, "log-format", "Configures log format. Only supports json, console. Default is 'json'.")
+	fs.IntVar(&cfg.MaxLearners, "max-learners", cfg.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
+	def("max-learners")
 	fs.BoolVar(&cfg.AutoPromoteLearners, "auto-promote-learners", false, "Cairn only: the leader promotes a learner to a voting member as soon as it is ready (its log within 90% of the leader's).")
 	def("auto-promote-learners")
 	fs.BoolVar(&cfg.UnsafeNoFsync, "unsafe-no-fsync", false, "Disables fsync, unsafe, will cause data loss.")

@@ -18,7 +18,7 @@ import (
 //     them), backend-*, bootstrap-defrag-threshold-megabytes,
 //     memory-mlock, initial-election-tick-advance,
 //     raft-read-timeout, raft-write-timeout,
-//     socket-reuse-port, socket-reuse-address, max-learners.
+//     socket-reuse-port, socket-reuse-address.
 //   - Background checks and timers: compact-hash-check-time, compaction-batch-limit,
 //     compaction-sleep-interval, downgrade-check-time,
 //     warning-apply-duration,
@@ -70,7 +70,7 @@ var ignoredFlags = concat(
 		"max-snapshots", "max-wals",
 		"backend-batch-interval", "backend-batch-limit",
 		"backend-bbolt-freelist-type", "bootstrap-defrag-threshold-megabytes",
-		"raft-read-timeout", "raft-write-timeout", "max-learners",
+		"raft-read-timeout", "raft-write-timeout",
 		"compact-hash-check-time",
 		"compaction-batch-limit", "compaction-sleep-interval",
 		"downgrade-check-time",
