@@ -75,7 +75,8 @@ func TestDiscoveryBootstrapsClusters(t *testing.T) {
 // TestDiscoveryRefusesAFullCluster: a member that comes to a token whose
 // cluster is already complete fails with etcd's "discovery: cluster is
 // full" and, unlike etcd, leaves no registration behind; one whose size
-// key is missing fails with "size key not found".
+// key is missing fails with "size key not found", one whose size is not a
+// number with "size key is bad".
 func TestDiscoveryRefusesAFullCluster(t *testing.T) {
 	svc := testcluster.New(t, testcluster.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -102,6 +103,13 @@ func TestDiscoveryRefusesAFullCluster(t *testing.T) {
 	missing := startFailing(t, []string{"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=no-such-token"})
 	if !strings.Contains(missing, "discovery: size key not found") {
 		t.Fatalf("a member of an unknown token said:\n%s", missing)
+	}
+	bad := fmt.Sprintf("bad-%d", time.Now().UnixNano())
+	if _, err := scli.Put(ctx, path.Join(registry, bad, "_config/size"), "three"); err != nil {
+		t.Fatal(err)
+	}
+	if out := startFailing(t, []string{"--discovery-endpoints=" + svc.Members[0].ClientURL, "--discovery-token=" + bad}); !strings.Contains(out, "discovery: size key is bad") {
+		t.Fatalf("a member of a token whose size is not a number said:\n%s", out)
 	}
 }
 
