@@ -10,7 +10,7 @@ import (
 	"github.com/cairnkv/cairn/internal/testcluster"
 )
 
-// TestRollingRestartCostsNoElection: a leader stopped with SIGTERM hands
+// TestRollingRestartLosesNoWrite: a leader stopped with SIGTERM hands
 // leadership to another voter before it exits, as etcd does, so writes
 // through the other members never wait for an election timeout (3 s
 // here) during a rolling restart of every member.
@@ -20,7 +20,7 @@ import (
 // under way, the followers cannot tell, and those puts fail with
 // "request timed out" after the request timeout (11 s here). Cairn's
 // stopping leader holds them and hands them to the new leader.
-func TestRollingRestartCostsNoElection(t *testing.T) {
+func TestRollingRestartLosesNoWrite(t *testing.T) {
 	const election = 3 * time.Second
 	c := testcluster.New(t, testcluster.Config{Size: 3, Flags: []string{"--heartbeat-interval=100", fmt.Sprintf("--election-timeout=%d", election.Milliseconds())}})
 	ctx := testContext(t)
