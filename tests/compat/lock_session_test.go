@@ -53,8 +53,11 @@ func (tr *lockTranscript) add(who, line string) {
 	if m := leaseInKey.FindStringSubmatch(line); m != nil {
 		line = m[1] + "/<lease>"
 	}
-	if line == "" {
-		return // etcdctl's blank separator lines race with a kill
+	if line == "" || strings.HasPrefix(line, `{"level":`) {
+		// etcdctl's blank separator lines race with a kill, and its
+		// client's log lines (a Range cancelled by the interrupt, say)
+		// with the interrupt.
+		return
 	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
