@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -71,7 +72,7 @@ func (s *Server) observeApply(req *pb.InternalRaftRequest, res *apply.Result, st
 	d := time.Since(start)
 	op := opName(req)
 	ok := res == nil || res.Err == nil
-	s.metrics.ApplyDuration.WithLabelValues("v3", op, strconv.FormatBool(ok)).Observe(d.Seconds())
+	s.applyObserver(op, ok).Observe(d.Seconds())
 	if d > slowApply {
 		s.metrics.SlowApply.Inc()
 		s.lg.Warn("apply request took too long", "took", d, "expected-duration", slowApply, "request", op, "key", requestKey(req))
@@ -94,6 +95,27 @@ func (s *Server) observeWALSync(d time.Duration) {
 	if d > slowFsync {
 		s.lg.Warn("slow fdatasync", "took", d, "expected-duration", slowFsync)
 	}
+}
+
+// applyObserver is the apply-duration histogram of op and outcome,
+// looked up in the vector once: the apply loop is its only caller, so
+// the cache needs no lock and no applied entry pays a vector lookup.
+func (s *Server) applyObserver(op string, ok bool) prometheus.Observer {
+	k := applyKey{op, ok}
+	o, found := s.applyObs[k]
+	if !found {
+		if s.applyObs == nil {
+			s.applyObs = map[applyKey]prometheus.Observer{}
+		}
+		o = s.metrics.ApplyDuration.WithLabelValues("v3", op, strconv.FormatBool(ok))
+		s.applyObs[k] = o
+	}
+	return o
+}
+
+type applyKey struct {
+	op string
+	ok bool
 }
 
 // opName is the request's name as etcd labels etcd_server_apply_duration_seconds:

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
 
@@ -72,6 +73,9 @@ type Server struct {
 	handingOver atomic.Bool
 	heldMu      sync.Mutex
 	held        []*raftpb.Message
+	// applyObs caches the apply-duration histograms by op and outcome
+	// (apply loop only).
+	applyObs map[applyKey]prometheus.Observer
 	// running is node once it has started, for the transport's callbacks,
 	// which may come from its goroutines while node is being assigned.
 	running atomic.Pointer[raftnode.Node]
