@@ -37,6 +37,38 @@ type PebbleOptions struct {
 // splitComparerName names the comparer of engines opened with a Split.
 const splitComparerName = "cairn.split.v1"
 
+// splitComparer orders keys bytewise, as Pebble's default comparer does,
+// with split as its Split. Pebble wants its order to agree with the
+// order by (prefix, suffix) for every key it compares, including the
+// shortened keys it invents for index blocks. The default Separator may
+// cut a key inside its suffix (between two versions of one key it gives
+// the prefix and a few suffix bytes), and that key's Split is then all
+// prefix: it sorts after both versions by (prefix, suffix) but between
+// them bytewise. This one shortens only between different prefixes, and
+// returns a itself when a and b share one, so every key Pebble compares
+// has a prefix that is a real key's prefix or no real key's. (Pebble's
+// invariant builds, such as -race, check this on some opens.) The order
+// is unchanged, so engines written before keep their meaning.
+func splitComparer(split func([]byte) int) *pebble.Comparer {
+	cmp := *pebble.DefaultComparer
+	cmp.Name = splitComparerName
+	cmp.Split = split
+	cmp.Separator = func(dst, a, b []byte) []byte {
+		pa, pb := a[:split(a)], b[:split(b)]
+		if bytes.Equal(pa, pb) {
+			return append(dst, a...)
+		}
+		n := len(dst)
+		dst = pebble.DefaultComparer.Separator(dst, pa, pb)
+		if bytes.Equal(dst[n:], pa) {
+			// Not shortened: a's prefix is below a, so a itself.
+			return append(dst[:n], a...)
+		}
+		return dst
+	}
+	return &cmp
+}
+
 type pebbleEngine struct {
 	db    *pebble.DB
 	cache *pebble.Cache
@@ -95,10 +127,7 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 		opts.FS = vfs.NewMem()
 	}
 	if o.Split != nil {
-		cmp := *pebble.DefaultComparer
-		cmp.Name = splitComparerName
-		cmp.Split = o.Split
-		opts.Comparer = &cmp
+		opts.Comparer = splitComparer(o.Split)
 		for i := range opts.Levels {
 			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		}
