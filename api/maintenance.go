@@ -110,21 +110,21 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 const snapshotChunk = 32 * 1024
 
 func (m *maintenanceServer) Snapshot(r *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
-	f, err := os.CreateTemp("", "cairn-snapshot-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
 	start := time.Now()
-	rev, err := m.s.m.Store().WriteSnapshot(f)
+	path, rev, remove, err := m.s.m.SnapshotFile()
 	if err != nil {
 		return toGRPC(err)
 	}
+	defer remove()
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
 	if m.s.opts.Metrics != nil {
 		m.s.opts.Metrics.BackendSnapshot.Observe(time.Since(start).Seconds())
 	}
-	size, err := f.Seek(0, io.SeekCurrent)
+	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
 	}

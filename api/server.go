@@ -69,6 +69,10 @@ type Member interface {
 	QuotaExceeded(cost int) bool
 	// Defragment returns the space of deleted data to the file system.
 	Defragment() error
+	// SnapshotFile writes a consistent snapshot of the whole member to a
+	// new temporary file, for Maintenance.Snapshot: its path, the store's
+	// revision in it, and a function that removes the file.
+	SnapshotFile() (path string, rev int64, remove func(), err error)
 
 	// RenewLease and LeaseTimeToLive are answered by the leader, which
 	// alone keeps lease deadlines.

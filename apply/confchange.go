@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/cairnkv/cairn/storage"
 )
 
 // refusedPrefix records the indexes of refused membership changes
@@ -43,4 +45,13 @@ func (a *Applier) ApplyConfChange(index uint64, cc *raftpb.ConfChange) (*Result,
 func (a *Applier) WasRefused(index uint64) bool {
 	_, ok, err := a.store.Engine().Get(binary.BigEndian.AppendUint64(append([]byte(nil), refusedPrefix...), index))
 	return err == nil && ok
+}
+
+// ForgetLog drops what the engine remembers of one Raft log's indexes
+// (the refused membership changes), for a data directory restored from a
+// snapshot: the new cluster's log starts over.
+func ForgetLog(b storage.Batch) error {
+	end := append([]byte(nil), refusedPrefix...)
+	end[len(end)-1]++
+	return b.DeleteRange(refusedPrefix, end)
 }

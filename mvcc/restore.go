@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -58,52 +59,22 @@ func (s *Store) Restore(r io.Reader, source string) error {
 		b.Close()
 		return err
 	}
-	sum := sha256.New()
-	br := bufio.NewReaderSize(r, 1<<20)
-	tr := &teeCounter{r: br, h: sum}
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(tr, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
-		b.Close()
-		return fmt.Errorf("mvcc: restore %s: not a Cairn snapshot", source)
-	}
-	for {
-		k, err := readChunk(tr)
-		if err != nil {
-			b.Close()
-			return fmt.Errorf("mvcc: restore %s at byte %d: %w", source, tr.n, err)
-		}
-		if len(k) == 0 {
-			break
-		}
-		v, err := readChunk(tr)
-		if err != nil {
-			b.Close()
-			return fmt.Errorf("mvcc: restore %s at byte %d: %w", source, tr.n, err)
-		}
+	err := ReadSnapshot(r, func(k, v []byte) error {
 		if err := b.Set(k, v); err != nil {
-			b.Close()
 			return err
 		}
 		if b.Len() >= restoreBatchBytes {
 			if err := b.Commit(); err != nil {
-				b.Close()
 				return err
 			}
 			b.Close()
 			b = s.eng.NewWriteBatch()
 		}
-	}
-	if pad := (snapshotAlign - tr.n%snapshotAlign) % snapshotAlign; pad > 0 {
-		if _, err := io.ReadFull(tr, make([]byte, pad)); err != nil {
-			b.Close()
-			return fmt.Errorf("mvcc: restore %s: truncated padding: %w", source, err)
-		}
-	}
-	want := sum.Sum(nil)
-	got := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+		return nil
+	})
+	if err != nil {
 		b.Close()
-		return fmt.Errorf("mvcc: restore %s: SHA-256 mismatch, the snapshot is corrupt", source)
+		return fmt.Errorf("mvcc: restore %s: %w", source, err)
 	}
 	if err := b.Delete(metaRestoring); err != nil {
 		b.Close()
@@ -120,6 +91,66 @@ func (s *Store) Restore(r io.Reader, source string) error {
 	s.pendingRestore = ""
 	s.newKeys(added)
 	return s.reload()
+}
+
+// ErrNotCairnSnapshot is ReadSnapshot's answer to a stream that does not
+// start as the store's snapshots do.
+var ErrNotCairnSnapshot = errors.New("not a Cairn snapshot")
+
+// IsSnapshot reports whether head (a file's first bytes) starts a
+// snapshot written by WriteSnapshot.
+func IsSnapshot(head []byte) bool { return bytes.HasPrefix(head, snapshotMagic) }
+
+// ReadSnapshot reads a snapshot written by WriteSnapshot, calling fn with
+// each engine key and value (valid only during the call), and checks its
+// SHA-256 at the end: an error there comes after fn has seen every
+// record, so a caller must not keep what it wrote until ReadSnapshot
+// returns nil.
+func ReadSnapshot(r io.Reader, fn func(k, v []byte) error) error {
+	sum := sha256.New()
+	br := bufio.NewReaderSize(r, 1<<20)
+	tr := &teeCounter{r: br, h: sum}
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(tr, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
+		return ErrNotCairnSnapshot
+	}
+	for {
+		k, err := readChunk(tr)
+		if err != nil {
+			return fmt.Errorf("at byte %d: %w", tr.n, truncated(err))
+		}
+		if len(k) == 0 {
+			break
+		}
+		v, err := readChunk(tr)
+		if err != nil {
+			return fmt.Errorf("at byte %d: %w", tr.n, truncated(err))
+		}
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	if pad := (snapshotAlign - tr.n%snapshotAlign) % snapshotAlign; pad > 0 {
+		if _, err := io.ReadFull(tr, make([]byte, pad)); err != nil {
+			return fmt.Errorf("truncated padding: %w", truncated(err))
+		}
+	}
+	want := sum.Sum(nil)
+	got := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got, want) {
+		return errors.New("SHA-256 mismatch, the snapshot is corrupt or truncated")
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return errors.New("bytes after the SHA-256, the snapshot is corrupt")
+	}
+	return nil
+}
+
+func truncated(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // reload re-reads the store's in-memory state from the engine.

@@ -57,18 +57,20 @@ fi
 
 # have reports whether both binaries exist and say they are version $want.
 have() {
-	[[ -x "$bin/etcdctl" && -x "$bin/etcd" ]] || return 1
+	[[ -x "$bin/etcdctl" && -x "$bin/etcd" && -x "$bin/etcdutl" ]] || return 1
 	# Capture first: with pipefail, grep -q quitting at the first match
 	# could kill the writer with SIGPIPE and fail the pipeline.
-	local ctl srv
+	local ctl srv utl
 	ctl="$("$bin/etcdctl" version 2>/dev/null)" || return 1
+	utl="$("$bin/etcdutl" version 2>/dev/null)" || return 1
 	srv="$("$bin/etcd" --version 2>/dev/null)" || return 1
 	grep -qx "etcdctl version: $want" <<<"$ctl" || return 1
 	grep -qx "etcd Version: $want" <<<"$srv" || return 1
+	grep -qx "etcdutl version: $want" <<<"$utl" || return 1
 }
 
 if [[ "${FORCE:-0}" != 1 ]] && have; then
-	echo "install-tools: etcd and etcdctl $want already in $bin"
+	echo "install-tools: etcd, etcdctl and etcdutl $want already in $bin"
 	exit 0
 fi
 
@@ -76,7 +78,7 @@ mkdir -p "$bin"
 tmp="$(mktemp -d "$bin/.install-tools.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-echo "install-tools: building etcd and etcdctl $want into $bin (a few minutes on a cold cache)"
+echo "install-tools: building etcd, etcdctl and etcdutl $want into $bin (a few minutes on a cold cache)"
 start=$SECONDS
 # One go build for both so they share compiled dependencies. Static and
 # trimmed like etcd's release builds; GitSHA names the module version since
@@ -85,10 +87,11 @@ start=$SECONDS
 	cd "$tools"
 	CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly" go build -trimpath \
 		-ldflags "-X go.etcd.io/etcd/api/v3/version.GitSHA=v$want-module" \
-		-o "$tmp/" ./etcd go.etcd.io/etcd/etcdctl/v3
+		-o "$tmp/" ./etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3
 )
 mv -f "$tmp/etcd" "$bin/etcd"
 mv -f "$tmp/etcdctl" "$bin/etcdctl"
+mv -f "$tmp/etcdutl" "$bin/etcdutl"
 
 if ! have; then
 	echo "install-tools: built binaries do not report version $want:" >&2

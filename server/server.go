@@ -138,6 +138,11 @@ func start(cfg *Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: --election-timeout[%dms] should be at least as 5 times as --heartbeat-interval[%dms]",
 			cfg.ElectionTimeout.Milliseconds(), cfg.HeartbeatInterval.Milliseconds())
 	}
+	switch cfg.SnapshotFormat {
+	case "", "etcd", "cairn":
+	default:
+		return nil, fmt.Errorf("server: unknown --snapshot-format %q (want etcd or cairn)", cfg.SnapshotFormat)
+	}
 	memberDir := filepath.Join(cfg.DataDir, "member")
 	if err := os.MkdirAll(memberDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data dir: %w", err)

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/cairnkv/cairn/snapshot"
 )
 
 // snapshotStore moves the store's contents with raft's MsgSnap: the
@@ -105,4 +107,44 @@ func (s *Server) restoreFrom(path string) error {
 	s.noteMembership()
 	s.lg.Info("server: restored the store from a snapshot", "path", path, "revision", s.store.Rev(), "applied", s.store.AppliedIndex())
 	return nil
+}
+
+// SnapshotFile writes the member's snapshot for Maintenance.Snapshot (and
+// scheduled backups) to a temporary file under member/snap: in etcd's
+// format unless --snapshot-format cairn. The file sits in the data
+// directory, not in the system's temporary directory, which may be
+// memory-backed and small.
+func (s *Server) SnapshotFile() (path string, rev int64, remove func(), err error) {
+	dir := snapshotStore{s}.dir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", 0, nil, err
+	}
+	f, err := os.CreateTemp(dir, "client-*.snapshot")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	path = f.Name()
+	remove = func() { os.Remove(path) }
+	defer func() {
+		if err != nil {
+			remove()
+		}
+	}()
+	if s.cfg.SnapshotFormat == "cairn" {
+		defer f.Close()
+		rev, err = s.store.WriteSnapshot(f)
+		if err != nil {
+			return "", 0, nil, err
+		}
+		return path, rev, remove, f.Close()
+	}
+	f.Close()
+	os.Remove(path) // bbolt creates its file
+	view := s.store.Snapshot()
+	defer view.Close()
+	rev, _, err = snapshot.WriteEtcd(view, path, snapshot.EtcdOptions{Term: s.Term(), ClusterVersion: s.ClusterVersion()})
+	if err != nil {
+		return "", 0, nil, err
+	}
+	return path, rev, remove, nil
 }

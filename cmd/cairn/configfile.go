@@ -43,6 +43,7 @@ type fileConfig struct {
 	PreVote                  *bool   `yaml:"pre-vote"`
 	EnablePprof              bool    `yaml:"enable-pprof"`
 	StorageCacheBytes        int64   `yaml:"storage-cache-bytes"`
+	SnapshotFormat           string  `yaml:"snapshot-format"`
 	SnapshotCatchUpBytes     *uint64 `yaml:"snapshot-catchup-bytes"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
@@ -208,6 +209,9 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.StorageCacheBytes > 0 {
 		cfg.StorageCacheBytes = fc.StorageCacheBytes
+	}
+	if fc.SnapshotFormat != "" {
+		cfg.SnapshotFormat = fc.SnapshotFormat
 	}
 	if fc.SnapshotCatchUpBytes != nil {
 		cfg.SnapshotCatchUpBytes = *fc.SnapshotCatchUpBytes

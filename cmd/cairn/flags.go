@@ -210,7 +210,8 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.IntVar(&cfg.AuditLogMaxSizeMB, "audit-log-max-size", cfg.AuditLogMaxSizeMB, "Cairn only: rotate the audit log when it passes this many megabytes (0: never).")
 	fs.IntVar(&cfg.AuditLogMaxBackups, "audit-log-max-backups", cfg.AuditLogMaxBackups, "Cairn only: rotated audit log files to keep.")
 	fs.BoolVar(&cfg.AuditLogReads, "audit-log-reads", cfg.AuditLogReads, "Cairn only: audit reads and watch creations too (refused requests are always audited).")
-	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads",
+	fs.StringVar(&cfg.SnapshotFormat, "snapshot-format", cfg.SnapshotFormat, "Cairn only: the format of Maintenance.Snapshot ('etcdctl snapshot save'): 'etcd' (etcd's bbolt file, read by etcdutl and cairnutl) or 'cairn' (Cairn's own stream, faster to make, read by cairnutl only).")
+	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads", "snapshot-format",
 		"snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
 		def(n)
 	}

@@ -1,0 +1,131 @@
+package snapshot
+
+import (
+	"bytes"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnkv/cairn/mvcc"
+)
+
+// Status is what `snapshot status` prints, with etcdutl's JSON names.
+type Status struct {
+	Hash      uint32 `json:"hash"`
+	Revision  int64  `json:"revision"`
+	TotalKey  int    `json:"totalKey"`
+	TotalSize int64  `json:"totalSize"`
+	Version   string `json:"version"`
+}
+
+// ReadStatus reports a snapshot file's hash, revision, live keys, size
+// and storage version, for either format. For etcd's format every figure
+// is computed as etcdutl computes it (the hash is a CRC-32C over bucket
+// names, keys and values), so both tools print the same line.
+func ReadStatus(path string) (Status, error) {
+	if _, err := os.Stat(path); err != nil {
+		return Status{}, err
+	}
+	f, err := Detect(path)
+	if err != nil {
+		return Status{}, err
+	}
+	if f == Cairn {
+		return cairnStatus(path)
+	}
+	return etcdStatus(path)
+}
+
+func cairnStatus(path string) (Status, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return Status{}, err
+	}
+	defer file.Close()
+	sum, err := mvcc.Summarize(file)
+	if err != nil {
+		return Status{}, fmt.Errorf("snapshot: %s: %w", path, err)
+	}
+	st, err := file.Stat()
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{Hash: sum.Hash, Revision: sum.Rev, TotalKey: sum.Keys, TotalSize: st.Size(), Version: storageVersion}, nil
+}
+
+func etcdStatus(path string) (Status, error) {
+	var ds Status
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return ds, err
+	}
+	defer db.Close()
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	seen := map[string]struct{}{}
+	err = db.View(func(tx *bolt.Tx) error {
+		var problems []string
+		for err := range tx.Check() {
+			problems = append(problems, err.Error())
+		}
+		if len(problems) > 0 {
+			return fmt.Errorf("snapshot file integrity check failed. %d errors found.\n%s", len(problems), strings.Join(problems, "\n"))
+		}
+		ds.TotalSize = tx.Size()
+		if mb := tx.Bucket(bucketMeta); mb != nil {
+			if v := mb.Get(metaStorageVersion); v != nil {
+				ds.Version = majorMinorPatch(string(v))
+			}
+		}
+		c := tx.Cursor()
+		for name, _ := c.First(); name != nil; name, _ = c.Next() {
+			b := tx.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("nil bucket: %q", string(name))
+			}
+			h.Write(name)
+			isKey := bytes.Equal(name, bucketKey)
+			if err := b.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				if !isKey {
+					return nil
+				}
+				main, _, tomb, err := parseRevBytes(k)
+				if err != nil {
+					return fmt.Errorf("cannot parse revision key: %q err: %w", k, err)
+				}
+				ds.Revision = main
+				var kv mvccpb.KeyValue
+				if err := proto.Unmarshal(v, &kv); err != nil {
+					return fmt.Errorf("cannot unmarshal value, key: %q value: %q err: %w", k, v, err)
+				}
+				if tomb {
+					delete(seen, string(kv.Key))
+				} else {
+					seen[string(kv.Key)] = struct{}{}
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("error during bucket key iteration, name: %q err: %w", string(name), err)
+			}
+		}
+		return nil
+	})
+	ds.TotalKey = len(seen)
+	ds.Hash = h.Sum32()
+	return ds, err
+}
+
+// majorMinorPatch prints a storage version as etcd's semver does
+// ("3.6" reads as "3.6.0").
+func majorMinorPatch(v string) string {
+	if strings.Count(v, ".") == 1 {
+		return v + ".0"
+	}
+	return v
+}
