@@ -329,3 +329,8 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
 	return c.newClient(t, c.Endpoints())
 }
+
+// InitialClusterFlag is the --initial-cluster value naming every member
+// New started (what each was started with), for tools that rebuild their
+// data directories (cairnutl snapshot restore).
+func (c *Cluster) InitialClusterFlag() string { return c.initialCluster() }
