@@ -51,17 +51,19 @@ func (l *loader) close() { l.b.Close() }
 // roles. Membership is not copied: a restore starts a new cluster.
 func loadEtcd(path string, eng storage.Engine) (mvcc.Meta, error) {
 	var meta mvcc.Meta
-	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+	db, err := openBolt(path)
 	if err != nil {
 		return meta, fmt.Errorf("snapshot: open %s as an etcd snapshot: %w", path, err)
 	}
 	defer db.Close()
 	l := newLoader(eng)
 	defer l.close()
-	err = db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("snapshot: %s is a corrupt bbolt file: %w", path, err)
-		}
+	err = view(db, path, func(tx *bolt.Tx) error {
+		// Not tx.Check: on a file without a synced freelist (etcd's
+		// snapshots) it has bbolt rebuild the freelist in a goroutine of
+		// its own, whose panic on a damaged page no recover reaches. The
+		// walk below reads every page the restore needs, inside view's
+		// recover.
 		mb := tx.Bucket(bucketMeta)
 		kb := tx.Bucket(bucketKey)
 		if mb == nil || kb == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/dustin/go-humanize"
@@ -35,6 +36,9 @@ The items in the lists are hash, revision, total keys, total size.
 			} else if fi.IsDir() {
 				return fail(exitError, fmt.Errorf("expected file path, got directory: %s", args[0]))
 			}
+			if err := checkBoltApart(args[0]); err != nil {
+				return fail(exitError, err)
+			}
 			st, err := snapshot.ReadStatus(args[0])
 			if err != nil {
 				return fail(exitError, err)
@@ -42,7 +46,7 @@ The items in the lists are hash, revision, total keys, total size.
 			return u.printStatus(st)
 		},
 	})
-	cmd.AddCommand(u.restoreCommand())
+	cmd.AddCommand(u.restoreCommand(), u.checkBoltCommand())
 	return cmd
 }
 
@@ -74,8 +78,26 @@ func (u *util) restoreCommand() *cobra.Command {
 				return fail(exitError, err)
 			}
 			lg := slog.New(slog.NewJSONHandler(u.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			src := args[0]
+			if fi, err := os.Stat(src); err == nil && fi.IsDir() {
+				// An etcd data directory: its backend file, which has no
+				// trailing hash.
+				db := filepath.Join(src, "member", "snap", "db")
+				if _, err := os.Stat(db); err != nil {
+					return fail(exitError, fmt.Errorf("%s is a directory but not an etcd data directory (no member/snap/db): %w", src, err))
+				}
+				lg.Warn("restoring from an etcd data directory: its member/snap/db holds what etcd had committed to its backend; "+
+					"entries in its WAL after that are not included. Stop etcd cleanly first, or restore a snapshot taken with 'etcdctl snapshot save'",
+					"data-dir", src, "db", db)
+				src, skipHash = db, true
+			}
+			if skipHash {
+				if err := checkBoltApart(src); err != nil {
+					return fail(exitError, err)
+				}
+			}
 			if err := server.RestoreDataDir(server.RestoreConfig{
-				SnapshotPath: args[0], Name: name, PeerURLs: purls, InitialCluster: ic, InitialClusterToken: token,
+				SnapshotPath: src, Name: name, PeerURLs: purls, InitialCluster: ic, InitialClusterToken: token,
 				DataDir: dataDir, WALDir: walDir, SkipHashCheck: skipHash, BumpRevision: bump, MarkCompacted: markCompacted,
 				Logger: lg,
 			}); err != nil {

@@ -234,6 +234,28 @@ func TestSnapshotRestoreRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: a refused restore left %v behind", tc.name, ents)
 		}
 	}
+	// A db without its hash whose pages are damaged: bbolt would fault
+	// reading it (etcdutl 3.7.3 crashes on this file); cairnutl reads it
+	// in a child process first and refuses it with an error.
+	damaged := append([]byte(nil), good[:len(good)-32]...)
+	for p := 2; p < len(damaged)/4096; p++ {
+		for j := 16; j < 4096; j += 7 {
+			damaged[p*4096+j] = 0xff
+		}
+	}
+	dpath := write("damaged.db", damaged)
+	for _, args := range [][]string{
+		{"snapshot", "restore", dpath, "--skip-hash-check", "--data-dir", filepath.Join(dir, "out-damaged")},
+		{"snapshot", "status", dpath},
+	} {
+		if _, err := run(t, testcluster.Cairnutl(t), args...); err == nil || !strings.Contains(err.Error(), "corrupt bbolt file") ||
+			strings.Contains(err.Error(), "goroutine") {
+			t.Errorf("%s of a damaged db: %v", args[1], err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out-damaged")); !os.IsNotExist(err) {
+		t.Errorf("a refused restore of a damaged db left its data dir behind")
+	}
 	// The db without its hash restores with --skip-hash-check.
 	out := filepath.Join(dir, "skip")
 	mustRun(t, testcluster.Cairnutl(t), "snapshot", "restore", write("nohash2.db", good[:len(good)-32]), "--data-dir", out, "--skip-hash-check")
