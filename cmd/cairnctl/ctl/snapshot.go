@@ -3,11 +3,10 @@ package ctl
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"go.etcd.io/etcd/client/v3/snapshot"
 )
 
 // snapshotExample is indented two spaces per line, blank lines included,
@@ -69,7 +68,11 @@ func (c *ctl) newSnapshotCommand() *cobra.Command {
 			defer cancel()
 
 			path := args[0]
-			version, err := snapshot.SaveWithVersion(ctx, lg, *cfg, path)
+			var progress io.Writer
+			if _, tty := terminalWidth(c.stderr); tty {
+				progress = c.stderr
+			}
+			version, err := saveSnapshot(ctx, lg, *cfg, path, progress)
 			if err != nil {
 				return fail(exitInterrupted, err)
 			}
