@@ -105,6 +105,8 @@ type member struct {
 	logPath string
 	args    []string
 	proc    *proc
+	// bin is the server binary the member runs; empty, Cairn's.
+	bin string
 }
 
 // cluster is n members started with one --initial-cluster, as an etcd
@@ -122,6 +124,13 @@ type cluster struct {
 // etcd.local.extraArgs do.
 func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 	t.Helper()
+	return startClusterOf(t, "", n, tr, extra...)
+}
+
+// startClusterOf is startCluster with members running bin (etcd, for a
+// test that starts from etcd); empty, Cairn.
+func startClusterOf(t *testing.T, bin string, n int, tr transport, extra ...string) *cluster {
+	t.Helper()
 	dir := t.TempDir()
 	c := &cluster{transport: tr}
 	var pki *kubeadmPKI
@@ -130,7 +139,7 @@ func startCluster(t *testing.T, n int, tr transport, extra ...string) *cluster {
 	}
 	var initial []string
 	for i := range n {
-		m := &member{name: fmt.Sprintf("m%d", i)}
+		m := &member{name: fmt.Sprintf("m%d", i), bin: bin}
 		m.dataDir = filepath.Join(dir, m.name+".data")
 		m.logPath = filepath.Join(logDir(t), m.name+".log")
 		switch tr {
@@ -231,7 +240,11 @@ func setFlags(args, extra []string) []string {
 // start (re)starts the member's process with its flags and data directory.
 func (m *member) start(t *testing.T) {
 	t.Helper()
-	m.proc = startProc(t, "member "+m.name, m.logPath, serverBinary, m.args...)
+	bin := m.bin
+	if bin == "" {
+		bin = serverBinary
+	}
+	m.proc = startProc(t, "member "+m.name, m.logPath, bin, m.args...)
 }
 
 // apiServerFlags are kube-apiserver's flags for reaching the cluster:
