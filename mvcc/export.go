@@ -2,10 +2,12 @@ package mvcc
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/cairnkv/cairn/storage"
 )
@@ -181,4 +183,82 @@ func Summarize(r io.Reader) (Summary, error) {
 	}
 	s.Hash = h.Sum32()
 	return s, err
+}
+
+// ForEachVersionByRevision calls fn with every version r holds in
+// revision order (main, then sub), as etcd's key bucket lists them, so a
+// writer of etcd's format appends instead of inserting at random. The
+// versions below the compaction revision (at most one per key once the
+// compaction has finished: they have no revision-log entry) are found by
+// a scan of the key space and sorted in memory by revision (their keys,
+// not their values); the rest come from the revision log, in order.
+func ForEachVersionByRevision(r storage.Reader, fn func(*Version) error) error {
+	meta, err := ReadMeta(r)
+	if err != nil {
+		return err
+	}
+	type old struct {
+		rev  revision
+		user []byte
+	}
+	var olds []old
+	if meta.Compact > 0 {
+		if err := ForEachVersion(r, func(v *Version) error {
+			if v.Mod < meta.Compact {
+				olds = append(olds, old{revision{v.Mod, v.Sub}, bytes.Clone(v.Key)})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		slices.SortFunc(olds, func(a, b old) int {
+			if c := cmp.Compare(a.rev.main, b.rev.main); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.rev.sub, b.rev.sub)
+		})
+	}
+	// One iterator over the key space for every lookup: a point Get
+	// builds an iterator of its own each time, which dominated.
+	kit, err := r.NewIter([]byte{prefixKey}, []byte{prefixKey + 1})
+	if err != nil {
+		return err
+	}
+	defer kit.Close()
+	emit := func(user []byte, rev revision) error {
+		k := encodeKey(user, rev)
+		if !kit.SeekGE(k) || !bytes.Equal(kit.Key(), k) {
+			if err := kit.Error(); err != nil {
+				return err
+			}
+			return fmt.Errorf("mvcc: revision log names %q@%d.%d, which the key space lacks", user, rev.main, rev.sub)
+		}
+		rec, err := decodeValue(kit.Value())
+		if err != nil {
+			return fmt.Errorf("mvcc: version %q@%d: %w", user, rev.main, err)
+		}
+		return fn(&Version{Key: user, Value: rec.value, Create: rec.create, Mod: rev.main, Sub: rev.sub,
+			Ver: rec.version, Lease: rec.lease, Tombstone: rec.tombstone})
+	}
+	for _, o := range olds {
+		if err := emit(o.user, o.rev); err != nil {
+			return err
+		}
+	}
+	olds = nil
+	it, err := r.NewIter(revKey(revision{main: meta.Compact}), []byte{prefixRev + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		rev, err := decodeRevKey(it.Key())
+		if err != nil {
+			return err
+		}
+		if err := emit(it.Value(), rev); err != nil {
+			return err
+		}
+	}
+	return it.Error()
 }
