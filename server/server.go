@@ -147,6 +147,12 @@ func start(cfg *Config) (_ *Server, err error) {
 	if err := os.MkdirAll(memberDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data dir: %w", err)
 	}
+	// Snapshots being streamed to clients when the member last stopped.
+	if leftovers, _ := filepath.Glob(filepath.Join(memberDir, "snap", "client-*.snapshot")); len(leftovers) > 0 {
+		for _, f := range leftovers {
+			os.Remove(f)
+		}
+	}
 	walDir := cfg.WALDir
 	if walDir == "" {
 		walDir = filepath.Join(memberDir, "wal")
