@@ -1,8 +1,10 @@
 package restore
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,5 +270,53 @@ func TestSnapshotRestoreRefusesBadInput(t *testing.T) {
 	if _, err := run(t, testcluster.Cairnutl(t), "snapshot", "restore", snap, "--data-dir", filepath.Join(dir, "b"), "--bump-revision", "5"); err == nil ||
 		!strings.Contains(err.Error(), "--mark-compacted required if --revision-bump > 0") {
 		t.Errorf("bump without mark-compacted: %v", err)
+	}
+}
+
+// A disk that fills during a restore: cairnutl fails with the engine's or
+// the WAL's "no space left on device", leaves no data directory (nor its
+// temporary twin) behind, and leaves the snapshot file untouched. The
+// target is a 4 MiB tmpfs, so the test needs root; it is skipped
+// otherwise.
+func TestSnapshotRestoreOnAFullDiskLeavesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	ctx := testContext(t)
+	src := testcluster.New(t, testcluster.Config{})
+	cli := src.Client(t)
+	for i := 0; i < 160; i++ { // 10 MiB of incompressible values: more than the tmpfs holds
+		big := make([]byte, 64<<10)
+		_, _ = rand.Read(big)
+		if _, err := cli.Put(ctx, "big/"+jsonString(i), string(big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := saveSnapshot(t, src.Members[0].Endpoint())
+	before, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+
+	out := filepath.Join(mnt, "restored")
+	_, err = run(t, testcluster.Cairnutl(t), "snapshot", "restore", snap, "--data-dir", out)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("restore onto a full disk: %v, want an error naming ENOSPC", err)
+	}
+	if ents, _ := os.ReadDir(mnt); len(ents) > 0 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("a restore that ran out of space left %v behind", names)
+	}
+	after, err := os.ReadFile(snap)
+	if err != nil || string(after) != string(before) {
+		t.Errorf("the snapshot file changed during a failed restore (err %v)", err)
 	}
 }
