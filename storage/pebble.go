@@ -94,7 +94,35 @@ type pebbleEngine struct {
 	sizeGen     atomic.Int64 // bumped by every event that changes the tables
 	diskUsage   atomic.Int64
 	tablesBytes atomic.Int64
+
+	// A flush that fails (a full or failing disk) is retried by Pebble at
+	// once and for ever, so waiting for it would hang the caller: each
+	// failure closes failed (and installs a fresh channel), and Flush
+	// returns the error to whoever was waiting.
+	failMu  sync.Mutex
+	failed  chan struct{}
+	failErr error
 }
+
+// flushFailed records a failed flush and wakes the callers waiting on it.
+func (e *pebbleEngine) flushFailed(err error) {
+	e.failMu.Lock()
+	defer e.failMu.Unlock()
+	e.failErr = err
+	close(e.failed)
+	e.failed = make(chan struct{})
+}
+
+// nextFlushFailure is closed when the next flush fails.
+func (e *pebbleEngine) nextFlushFailure() <-chan struct{} {
+	e.failMu.Lock()
+	defer e.failMu.Unlock()
+	return e.failed
+}
+
+// emptyFlush is the error Pebble reports (in FlushEnd only) for a flush
+// that wrote no table: not a failure. Pebble does not export it.
+const emptyFlush = "pebble: empty table"
 
 // sizeCacheTTL bounds how old the cached table sizes Size uses can be.
 const sizeCacheTTL = 100 * time.Millisecond
@@ -132,10 +160,14 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 			opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		}
 	}
-	e := &pebbleEngine{cache: cache, split: o.Split}
+	e := &pebbleEngine{cache: cache, split: o.Split, failed: make(chan struct{})}
 	opts.EventListener = &pebble.EventListener{
 		FlushBegin: func(pebble.FlushInfo) { e.flushing.Store(e.written.Load()) },
-		FlushEnd: func(pebble.FlushInfo) {
+		FlushEnd: func(info pebble.FlushInfo) {
+			if info.Err != nil && info.Err.Error() != emptyFlush {
+				e.flushFailed(info.Err)
+				return
+			}
 			e.flushed.Store(e.flushing.Load())
 			e.tablesChanged()
 		},
@@ -211,10 +243,28 @@ func (e *pebbleEngine) NewWriteBatch() Batch { return &pebbleBatch{b: e.db.NewBa
 
 func (e *pebbleEngine) NewSnapshot() Snapshot { return &pebbleSnapshot{s: e.db.NewSnapshot(), e: e} }
 
-func (e *pebbleEngine) Flush() error { return e.db.Flush() }
+// Flush waits for the memtables to reach disk, or for the flush to fail:
+// Pebble would retry a failed flush for ever, and Flush returns its
+// error instead (the memtables stay, and a later Flush tries again).
+func (e *pebbleEngine) Flush() error {
+	failed := e.nextFlushFailure()
+	done, err := e.db.AsyncFlush()
+	if err != nil {
+		return err
+	}
+	select {
+	case <-done:
+		return nil
+	case <-failed:
+		e.failMu.Lock()
+		err := e.failErr
+		e.failMu.Unlock()
+		return fmt.Errorf("storage: flush: %w", err)
+	}
+}
 
 func (e *pebbleEngine) Compact() error {
-	if err := e.db.Flush(); err != nil {
+	if err := e.Flush(); err != nil {
 		return err
 	}
 	// Every engine key starts with a printable prefix byte, so
@@ -285,7 +335,7 @@ func (e *pebbleEngine) tablesChanged() {
 }
 
 func (e *pebbleEngine) Close() error {
-	err := e.db.Flush()
+	err := e.Flush()
 	if cerr := e.db.Close(); err == nil {
 		err = cerr
 	}
