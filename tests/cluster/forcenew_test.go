@@ -148,6 +148,15 @@ func forceNewCluster(t *testing.T, binary string, flags []string) {
 	if len(ml.Members) != 3 {
 		t.Fatalf("member list has %d members after adding two back, want 3: %v", len(ml.Members), ml.Members)
 	}
+	if binary == "" && !testcluster.Reference() && len(flags) > 0 {
+		// The case this variant is for: the members added back caught
+		// up from a raft snapshot, not from the log.
+		for _, m := range live[1:] {
+			if !strings.Contains(m.Logs(), "restored the store from a snapshot") {
+				t.Errorf("member %s did not catch up from a snapshot", m.Name)
+			}
+		}
+	}
 	if !strings.Contains(survivor.Logs(), "forcing restart member") {
 		t.Errorf("the survivor did not log etcd's %q", "forcing restart member")
 	}
