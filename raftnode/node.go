@@ -37,6 +37,16 @@
 // snapshot received from the leader is marked in the WAL before the store
 // is restored from it; if the member crashes in between, the server sees
 // the marker ahead of the store at start-up and restores first.
+//
+// A snapshot sent to a follower carries the store as it is at send time,
+// so its metadata is rewritten to the applied index and the configuration
+// there (freshenSnapshot), as etcd does.
+//
+// A member restarted with Config.ForceNewCluster (etcd's
+// --force-new-cluster) rewrites the end of its log before raft starts:
+// the uncommitted entries go, and committed membership changes that leave
+// it the only member follow (force.go). The changes are ordinary log
+// entries: the apply loop applies them like any other.
 package raftnode
 
 import (
