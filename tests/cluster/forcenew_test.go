@@ -18,8 +18,8 @@ import (
 
 // An operator who lost two members of three recovers as with etcd: the
 // survivor restarts with --force-new-cluster as a one-member cluster that
-// keeps every key, value, revision and lease, takes writes, and grows
-// back to three with member add and fresh members started with
+// keeps every key, value, revision, lease, user and role, takes writes,
+// and grows back to three with member add and fresh members started with
 // --initial-cluster-state existing. The same body runs against etcd 3.7.3
 // and Cairn, with the default --snapshot-count (the log holds everything)
 // and with a small one, so that a raft snapshot exists before the force
@@ -79,6 +79,19 @@ func forceNewCluster(t *testing.T, binary string, flags []string) {
 			t.Fatal(err)
 		}
 	}
+	// Users and roles (auth left off, so the harness needs no password).
+	if _, err := cli.RoleAdd(ctx, "reader"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.RoleGrantPermission(ctx, "reader", "k/", "k0", clientv3.PermissionType(clientv3.PermRead)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserAdd(ctx, "alice", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "alice", "reader"); err != nil {
+		t.Fatal(err)
+	}
 	rev := c.WaitConverged(t)
 	survivor := c.Members[0]
 	before := dumpKVs(t, ctx, survivor, rev)
@@ -103,6 +116,7 @@ func forceNewCluster(t *testing.T, binary string, flags []string) {
 		t.Fatalf("after --force-new-cluster the keys differ:\n got %v\nwant %v", got, before)
 	}
 	checkLease(t, ctx, scli, lease.ID, "leased/a", "leased/b")
+	checkAuth(t, ctx, scli)
 
 	// It takes writes, at the next revision.
 	put, err := scli.Put(ctx, "after/force", "1")
@@ -140,6 +154,7 @@ func forceNewCluster(t *testing.T, binary string, flags []string) {
 			t.Fatalf("member %s: keys from before --force-new-cluster differ:\n got %v\nwant %v", m.Name, old, before)
 		}
 		checkLease(t, ctx, clientOf(t, m), lease.ID, "leased/a", "leased/b")
+		checkAuth(t, ctx, clientOf(t, m))
 	}
 	ml, err := clientOf(t, live...).MemberList(ctx)
 	if err != nil {
@@ -210,6 +225,25 @@ func checkLease(t *testing.T, ctx context.Context, cli *clientv3.Client, id clie
 	slices.Sort(got)
 	if ttl.TTL <= 0 || ttl.GrantedTTL != 3600 || !slices.Equal(got, keys) {
 		t.Fatalf("lease %x: TTL %d, granted %d, keys %v; want it alive with keys %v", id, ttl.TTL, ttl.GrantedTTL, got, keys)
+	}
+}
+
+// checkAuth fails unless user alice has role reader, which may read k/.
+func checkAuth(t *testing.T, ctx context.Context, cli *clientv3.Client) {
+	t.Helper()
+	u, err := cli.UserGet(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u.Roles, []string{"reader"}) {
+		t.Fatalf("user alice has roles %v, want [reader]", u.Roles)
+	}
+	r, err := cli.RoleGet(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Perm) != 1 || string(r.Perm[0].Key) != "k/" || string(r.Perm[0].RangeEnd) != "k0" {
+		t.Fatalf("role reader has permissions %v, want read on [k/, k0)", r.Perm)
 	}
 }
 
