@@ -31,9 +31,9 @@ import (
 //   - etcd's own long-ignored v2 flags (config, force, snapshot, v, vv,
 //     cluster-*, peer-heartbeat-interval, ...), ignored as etcd does.
 //
-// A few flags change what the member does so much that ignoring them would
+// A flag may change what the member does so much that ignoring it would
 // start a member other than the one asked for; Cairn refuses to start when
-// they are set to anything but their default: discovery-srv (DNS
+// such a flag is set to anything but its default: discovery-srv (DNS
 // discovery).
 
 // ignoredFlag is an etcd flag Cairn accepts and does nothing with.
