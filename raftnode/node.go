@@ -37,6 +37,16 @@
 // snapshot received from the leader is marked in the WAL before the store
 // is restored from it; if the member crashes in between, the server sees
 // the marker ahead of the store at start-up and restores first.
+//
+// A snapshot sent to a follower carries the store as it is at send time,
+// so its metadata is rewritten to the applied index and the configuration
+// there (freshenSnapshot), as etcd does.
+//
+// A member restarted with Config.ForceNewCluster (etcd's
+// --force-new-cluster) rewrites the end of its log before raft starts:
+// the uncommitted entries go, and committed membership changes that leave
+// it the only member follow (force.go). The changes are ordinary log
+// entries: the apply loop applies them like any other.
 package raftnode
 
 import (
@@ -51,6 +61,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnkv/cairn/wal"
 )
@@ -108,6 +119,19 @@ type Config struct {
 	// (etcd's "leader failed to send out heartbeat on time"), and by how
 	// much it exceeded that. It runs on the Raft loop: it must not block.
 	OnHeartbeatLate func(to uint64, exceeded time.Duration)
+	// ForceNewCluster restarts a member that has a log as the only member
+	// of its cluster (etcd's --force-new-cluster, see forceNewCluster).
+	// It has no effect on a member without one.
+	ForceNewCluster bool
+	// Applied is the state machine's applied index, for ForceNewCluster:
+	// what the store has applied was committed, whatever the WAL's hard
+	// state says.
+	Applied uint64
+	// SelfContext is the Context of the change that adds this member back
+	// when ForceNewCluster finds it missing from the configuration.
+	SelfContext []byte
+	// ClusterID is used only in log lines.
+	ClusterID uint64
 	// Logger may be nil.
 	Logger *slog.Logger
 }
@@ -143,8 +167,15 @@ type Node struct {
 	commit     atomic.Uint64
 	snapping   atomic.Bool
 
-	confMu    sync.Mutex
+	// forced is set when the node restarted with ForceNewCluster.
+	forced bool
+
+	confMu sync.Mutex
+	// confState is the configuration after the entries applied up to
+	// applied (the newest index given to ApplyConfChange or
+	// MaybeSnapshot, or of a snapshot installed).
 	confState *raftpb.ConfState
+	applied   uint64
 	snapIndex uint64
 	// memIndex is the newest snapshot of the in-memory log (see
 	// MaybeSnapshot), at or after snapIndex.
@@ -205,7 +236,15 @@ func Start(cfg Config) (*Node, error) {
 			n.confState = raftpb.EnsureConfState(snap.ConfState)
 			n.snapIndex = snap.GetIndex()
 			n.memIndex = snap.GetIndex()
+			n.applied = snap.GetIndex()
 			n.sizes.reset(snap.GetIndex())
+		}
+		if cfg.ForceNewCluster {
+			if hs, ents, err = n.forceNewCluster(w, snap, hs, ents); err != nil {
+				w.Close()
+				return nil, err
+			}
+			n.forced = true
 		}
 		if hs != nil {
 			if err := st.SetHardState(hs); err != nil {
@@ -276,13 +315,19 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChangeI) err
 	return n.rn.ProposeConfChange(ctx, cc)
 }
 
-// ApplyConfChange tells raft a membership change has been applied.
-func (n *Node) ApplyConfChange(cc raftpb.ConfChangeI) {
+// ApplyConfChange tells raft the membership change at index has been
+// applied.
+func (n *Node) ApplyConfChange(index uint64, cc raftpb.ConfChangeI) {
 	cs := n.rn.ApplyConfChange(cc)
 	n.confMu.Lock()
 	n.confState = cs
+	n.applied = max(n.applied, index)
 	n.confMu.Unlock()
 }
+
+// Forced reports whether the node restarted with ForceNewCluster: its log
+// ends with the committed changes that leave it the only member.
+func (n *Node) Forced() bool { return n.forced }
 
 // ReadIndex asks the leader for the commit index a linearizable read must
 // wait for; the answer arrives on ReadStates with the same rctx.
@@ -464,6 +509,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.confState = raftpb.EnsureConfState(rd.Snapshot.GetMetadata().GetConfState())
 		n.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
 		n.memIndex = max(n.memIndex, n.snapIndex)
+		n.applied = max(n.applied, n.snapIndex)
 		n.confMu.Unlock()
 		n.sizes.reset(rd.Snapshot.GetMetadata().GetIndex())
 	}
@@ -492,8 +538,39 @@ func (n *Node) handleReady(rd raft.Ready) error {
 func (n *Node) send(msgs []*raftpb.Message) {
 	if len(msgs) > 0 && n.cfg.Transport != nil {
 		n.watchHeartbeats(msgs)
+		for _, m := range msgs {
+			if m.GetType() == raftpb.MsgSnap {
+				n.freshenSnapshot(m)
+			}
+		}
 		n.cfg.Transport.Send(msgs)
 	}
+}
+
+// freshenSnapshot makes an outgoing snapshot describe what the follower
+// will receive, as etcd's merged snapshot message does: the store is
+// streamed as it is when sent, at or past the applied index, so the
+// metadata names the applied index, its term and the configuration there
+// rather than those of the older in-memory snapshot raft picked. That one
+// may predate the follower's own addition (raft refuses a snapshot whose
+// configuration lacks the receiver, and the leader would resend it
+// forever) or still list members removed since, such as those a
+// --force-new-cluster removed.
+func (n *Node) freshenSnapshot(m *raftpb.Message) {
+	meta := m.GetSnapshot().GetMetadata()
+	n.confMu.Lock()
+	applied, cs := n.applied, n.confState
+	n.confMu.Unlock()
+	if applied <= meta.GetIndex() {
+		return
+	}
+	term, err := n.storage.Term(applied)
+	if err != nil {
+		return // compacted meanwhile: the older snapshot is still valid
+	}
+	m.Snapshot = &raftpb.Snapshot{Data: m.GetSnapshot().GetData(), Metadata: &raftpb.SnapshotMetadata{
+		Index: &applied, Term: &term, ConfState: proto.Clone(cs).(*raftpb.ConfState),
+	}}
 }
 
 // watchHeartbeats reports heartbeats sent later than two heartbeat
@@ -543,6 +620,7 @@ const memoryCompactEvery = 100
 // background so the apply loop never waits for the flush.
 func (n *Node) MaybeSnapshot(index uint64) {
 	n.confMu.Lock()
+	n.applied = max(n.applied, index)
 	trim := index >= n.memIndex+memoryCompactEvery
 	due := n.cfg.SnapshotCount > 0 && index-n.snapIndex >= n.cfg.SnapshotCount
 	cs := n.confState

@@ -326,7 +326,7 @@ func (s *Server) applyConfChange(index uint64, cc *raftpb.ConfChange, replayed b
 	} else if s.applier.WasRefused(index) {
 		cc.NodeId = proto.Uint64(0) // refused when first applied: a no-op again
 	}
-	s.node.ApplyConfChange(cc)
+	s.node.ApplyConfChange(index, cc)
 	s.syncPeers()
 	s.noteMembership()
 	if res != nil {

@@ -167,6 +167,14 @@ type Config struct {
 	// learner once it is ready by etcd's rule.
 	AutoPromoteLearners bool
 
+	// ForceNewCluster (etcd's --force-new-cluster) restarts a member that
+	// has a WAL as the only member of its cluster, keeping all its data:
+	// the WAL's uncommitted entries are dropped and committed membership
+	// changes removing every other member are appended (raftnode's
+	// ForceNewCluster). Without a WAL it has no effect. Unsafe while the
+	// other members still run.
+	ForceNewCluster bool
+
 	// UnsafeNoFsync skips the WAL's fsyncs (etcd's --unsafe-no-fsync):
 	// a machine crash may lose acknowledged writes.
 	UnsafeNoFsync bool

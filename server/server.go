@@ -257,10 +257,20 @@ func start(cfg *Config) (_ *Server, err error) {
 		SnapshotCatchUpBytes: cfg.SnapshotCatchUpBytes,
 		PreVote:              cfg.PreVote,
 		Flush:                s.eng.Flush,
+		ForceNewCluster:      cfg.ForceNewCluster,
+		Applied:              s.store.AppliedIndex(),
+		SelfContext:          s.selfContext(),
+		ClusterID:            info.ClusterID,
 		Logger:               lg,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if s.node.Forced() {
+		// The log now ends with the committed removal of every other
+		// member: once they are applied this member is alone, and
+		// campaigns at once rather than after an election timeout.
+		boot.single = true
 	}
 	s.running.Store(s.node)
 	if si := s.node.SnapshotIndex(); si > s.store.AppliedIndex() {
@@ -549,6 +559,17 @@ func (s *Server) QuotaExceeded(cost int) bool {
 // useful meaning for an LSM.
 func (s *Server) Defragment() error {
 	return s.eng.Compact()
+}
+
+// selfContext is the membership change context that adds this member,
+// which --force-new-cluster needs if the log's configuration lacks it: the
+// member as the member list has it, or as the flags describe it.
+func (s *Server) selfContext() []byte {
+	m := s.members.Member(s.info.MemberID)
+	if m == nil {
+		m = &membership.Member{ID: s.info.MemberID, Name: s.cfg.Name, PeerURLs: urlStrings(s.cfg.InitialAdvertisePeerURLs)}
+	}
+	return membership.Context(m)
 }
 
 // campaignAlone makes a one-voter cluster elect itself at once instead of

@@ -16,8 +16,9 @@ import (
 // follower saves it under member/snap before raft sees the message, and
 // the apply loop restores the store from the file.
 //
-// The store may be ahead of the raft snapshot's index (it was written at
-// the leader's applied index at send time). That is safe: after the
+// The store may be ahead of the raft snapshot's index (raftnode names the
+// leader's applied index when the message left raft; the store is written
+// when the transport sends it, later). That is safe: after the
 // restore the apply loop skips log entries at or below the store's own
 // applied index, and re-applies only membership changes to raft.
 type snapshotStore struct{ s *Server }

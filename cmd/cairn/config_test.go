@@ -305,7 +305,16 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 			name: "refused flags at their default are fine",
 			args: []string{"--force-new-cluster=false", "--discovery-srv="},
 		},
-		{name: "force-new-cluster is refused", args: []string{"--force-new-cluster"}, wantErr: "--force-new-cluster=true is not supported"},
+		{
+			name: "force-new-cluster is accepted",
+			args: []string{"--force-new-cluster"},
+			want: func(t *testing.T, c *server.Config) { c.ForceNewCluster = true },
+		},
+		{
+			name: "force-new-cluster from the environment",
+			env:  []string{"ETCD_FORCE_NEW_CLUSTER=true"},
+			want: func(t *testing.T, c *server.Config) { c.ForceNewCluster = true },
+		},
 		{name: "discovery is refused", args: []string{"--discovery-srv=example.com"}, wantErr: "--discovery-srv=example.com is not supported"},
 	})
 }
@@ -476,7 +485,13 @@ log-level: warn
 				c.ListenMetricsURLs = mustURLs(t, "http://127.0.0.1:9")
 			},
 		},
-		{name: "refused key", file: "force-new-cluster: true\n", args: []string{"--config-file={file}"}, wantErr: "--force-new-cluster=true is not supported"},
+		{name: "refused key", file: "discovery-srv: example.com\n", args: []string{"--config-file={file}"}, wantErr: "--discovery-srv=example.com is not supported"},
+		{
+			name: "force-new-cluster key",
+			file: "force-new-cluster: true\n",
+			args: []string{"--config-file={file}"},
+			want: func(t *testing.T, c *server.Config) { c.ForceNewCluster = true },
+		},
 		{name: "heartbeat and election are milliseconds", file: "heartbeat-interval: 300\nelection-timeout: 1000\n", args: []string{"--config-file={file}"}, wantErr: "--election-timeout[1000ms] should be at least as 5 times as --heartbeat-interval[300ms]"},
 		{name: "bad URL", file: "listen-peer-urls: 127.0.0.1:2380\n", args: []string{"--config-file={file}"}, wantErr: "listen-peer-urls"},
 		{name: "bad type", file: "snapshot-count: many\n", args: []string{"--config-file={file}"}, wantErr: "cannot unmarshal"},

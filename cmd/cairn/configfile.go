@@ -89,6 +89,7 @@ type fileConfig struct {
 		} `yaml:"client"`
 	} `yaml:"discovery-config"`
 	UnsafeNoFsync         bool    `yaml:"unsafe-no-fsync"`
+	ForceNewCluster       bool    `yaml:"force-new-cluster"`
 	AutoPromoteLearners   bool    `yaml:"auto-promote-learners"`
 	MaxLearners           *int    `yaml:"max-learners"`
 	LogRotationConfigJSON string  `yaml:"log-rotation-config-json"`
@@ -269,6 +270,7 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		}
 	}
 	cfg.UnsafeNoFsync = fc.UnsafeNoFsync
+	cfg.ForceNewCluster = fc.ForceNewCluster
 	cfg.AutoPromoteLearners = fc.AutoPromoteLearners
 	if fc.MaxLearners != nil {
 		cfg.MaxLearners = *fc.MaxLearners

@@ -126,6 +126,8 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.Uint64Var(&cfg.SnapshotCatchUpEntries, "experimental-snapshot-catchup-entries", cfg.SnapshotCatchUpEntries, "Deprecated: use --snapshot-catchup-entries instead.")
 	def("experimental-snapshot-catchup-entries")
 	fs.Uint64Var(&cfg.SnapshotCatchUpBytes, "snapshot-catchup-bytes", cfg.SnapshotCatchUpBytes, "Cairn only: also bound the in-memory raft log by size; entries beyond this many bytes are dropped once every follower has them (0: by count only, as etcd).")
+	fs.BoolVar(&cfg.ForceNewCluster, "force-new-cluster", false, "Force to create a new one member cluster.")
+	def("force-new-cluster")
 	fs.BoolVar(&cfg.StrictReconfigCheck, "strict-reconfig-check", cfg.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	def("strict-reconfig-check")
 	fs.Int64Var(&cfg.StorageCacheBytes, "storage-cache-bytes", cfg.StorageCacheBytes, "Cairn only: size of the storage engine's block cache (default 64 MiB). Larger caches speed up bulk writes to large stores at the cost of memory.")
@@ -271,7 +273,7 @@ func (c *commandLine) printHelp(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nAccepted for compatibility with etcd and ignored, with a warning:\n  %s\n  and any --experimental-* flag.\n",
 		strings.Join(ignored, ", "))
-	fmt.Fprintln(w, "\nNot supported (refused unless left at their default): --force-new-cluster, --discovery-srv.")
+	fmt.Fprintln(w, "\nNot supported (refused unless left at their default): --discovery-srv.")
 }
 
 // urlsValue is a flag.Value holding a comma-separated URL list.

@@ -31,10 +31,10 @@ import (
 //   - etcd's own long-ignored v2 flags (config, force, snapshot, v, vv,
 //     cluster-*, peer-heartbeat-interval, ...), ignored as etcd does.
 //
-// A few flags change what the member does so much that ignoring them would
+// A flag may change what the member does so much that ignoring it would
 // start a member other than the one asked for; Cairn refuses to start when
-// they are set to anything but their default: force-new-cluster,
-// discovery-srv.
+// such a flag is set to anything but its default: discovery-srv (DNS
+// discovery).
 
 // ignoredFlag is an etcd flag Cairn accepts and does nothing with.
 type ignoredFlag struct {
@@ -128,8 +128,7 @@ var ignoredFlags = concat(
 // setting one to a non-default value is an error. The value is the flag's
 // default, which is accepted.
 var refusedFlags = map[string]string{
-	"force-new-cluster": "false",
-	"discovery-srv":     "",
+	"discovery-srv": "",
 }
 
 func concat(lists ...[]ignoredFlag) []ignoredFlag {

@@ -27,6 +27,9 @@ import (
 func (c *Cluster) NewJoiningMember() *Member {
 	c.t.Helper()
 	bin, err := binary(c.cfg.BuildTags)
+	if c.cfg.Binary != "" {
+		bin, err = c.cfg.Binary, nil // the same server as the others
+	}
 	if err != nil {
 		c.t.Fatal(err)
 	}
