@@ -47,6 +47,11 @@ func (s *Server) registerMetrics() {
 	m.Gauge("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.", func() float64 { return float64(s.store.CompactRev()) })
 
 	m.Counter("cairn_wal_bytes_written_total", "The total number of bytes written to the write-ahead log.", func() float64 { return float64(s.node.WALBytes()) })
+	// etcd's name for the same figure (a gauge in etcd).
+	m.Gauge("etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.", func() float64 { return float64(s.node.WALBytes()) })
+	m.Gauge("etcd_debugging_auth_revision", "The current revision of auth store.", func() float64 { return float64(s.auth.Revision()) })
+	m.Gauge("os_fd_used", "The number of used file descriptors.", func() float64 { return float64(fdUsed()) })
+	m.Gauge("os_fd_limit", "The file descriptor limit.", func() float64 { return float64(fdLimit()) })
 	if sr, ok := s.eng.(storage.StatsReporter); ok {
 		m.Engine(func() metrics.EngineStats {
 			st := sr.Stats()

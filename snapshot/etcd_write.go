@@ -77,11 +77,18 @@ func WriteEtcd(src storage.Reader, path string, o EtcdOptions) (rev int64, size 
 	if err := db.Sync(); err != nil {
 		return 0, 0, err
 	}
+	// bbolt grows the file ahead of its pages (in 16 MiB steps here); the
+	// pages in use end at the last transaction's size, where etcd's
+	// snapshot (tx.WriteTo) ends too, and the rest is cut off.
+	var used int64
+	if err := db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		return 0, 0, err
+	}
 	closed = true
 	if err := db.Close(); err != nil {
 		return 0, 0, err
 	}
-	size, err = appendSHA256(path)
+	size, err = appendSHA256(path, used)
 	return meta.Rev, size, err
 }
 
@@ -229,14 +236,17 @@ func writeEtcdState(w *boltWriter, src storage.Reader, meta mvcc.Meta, o EtcdOpt
 	return nil
 }
 
-// appendSHA256 appends the SHA-256 of the file's contents to it, fsyncs
-// it, and returns its new size.
-func appendSHA256(path string) (int64, error) {
+// appendSHA256 cuts the file to its first used bytes, appends their
+// SHA-256, fsyncs it, and returns its new size.
+func appendSHA256(path string, used int64) (int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
+	if err := f.Truncate(used); err != nil {
+		return 0, err
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
