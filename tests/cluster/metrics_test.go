@@ -265,6 +265,60 @@ var etcdMetrics = map[string]struct {
 	"etcd_debugging_lease_renewed_total":                            {dto.MetricType_COUNTER, nil},
 	"etcd_snap_db_save_total_duration_seconds":                      {dto.MetricType_HISTOGRAM, nil},
 	"etcd_disk_backend_snapshot_duration_seconds":                   {dto.MetricType_HISTOGRAM, nil},
+	"etcd_disk_wal_write_bytes_total":                               {dto.MetricType_GAUGE, nil},
+	"etcd_debugging_auth_revision":                                  {dto.MetricType_GAUGE, nil},
+	"os_fd_used":                                                    {dto.MetricType_GAUGE, nil},
+	"os_fd_limit":                                                   {dto.MetricType_GAUGE, nil},
+}
+
+// TestMetricsExtensive: with --metrics extensive the per-method
+// grpc_server_handling_seconds histograms (the mixin's
+// etcdGRPCRequestsSlow alert) count each RPC with go-grpc-prometheus's
+// labels; with the default basic set they are not exported. The same
+// test passes against etcd 3.7.3.
+func TestMetricsExtensive(t *testing.T) {
+	ctx := testContext(t)
+	for _, tc := range []struct {
+		flags []string
+		want  bool
+	}{{nil, false}, {[]string{"--metrics=extensive"}, true}} {
+		c := testcluster.New(t, testcluster.Config{Flags: tc.flags})
+		if _, err := c.Client(t).Put(ctx, "x", "1"); err != nil {
+			t.Fatal(err)
+		}
+		fams := scrape(t, ctx, c.Members[0])
+		f, ok := fams["grpc_server_handling_seconds"]
+		if ok != tc.want {
+			t.Fatalf("flags %v: grpc_server_handling_seconds exported: %v, want %v", tc.flags, ok, tc.want)
+		}
+		if !ok {
+			continue
+		}
+		if f.GetType() != dto.MetricType_HISTOGRAM {
+			t.Errorf("grpc_server_handling_seconds is a %s", f.GetType())
+		}
+		if got, want := labelNames(f), []string{"grpc_method", "grpc_service", "grpc_type"}; !slices.Equal(got, want) {
+			t.Errorf("grpc_server_handling_seconds labels %v, want %v", got, want)
+		}
+		var puts uint64
+		for _, m := range f.GetMetric() {
+			var method, service string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "grpc_method":
+					method = l.GetValue()
+				case "grpc_service":
+					service = l.GetValue()
+				}
+			}
+			if method == "Put" && service == "etcdserverpb.KV" {
+				puts += m.GetHistogram().GetSampleCount()
+			}
+		}
+		if puts != 1 {
+			t.Errorf("grpc_server_handling_seconds counted %d KV.Put calls, want 1", puts)
+		}
+	}
 }
 
 // TestMetricsEtcdSet: the rest of etcd's set, with etcd's types and
