@@ -44,15 +44,26 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// CheckFlags validates --backup-dir, --backup-interval and
+// --backup-retention, naming the flag at fault.
+func CheckFlags(dir string, interval time.Duration, retention int) error {
+	switch {
+	case dir == "":
+		return errors.New("--backup-dir is empty")
+	case interval <= 0:
+		return fmt.Errorf("--backup-interval must be > 0 when --backup-dir is set (got %v)", interval)
+	case retention < 1:
+		return fmt.Errorf("--backup-retention must be at least 1 when --backup-dir is set (got %d)", retention)
+	}
+	return nil
+}
+
 // Check reports a setting that cannot work, naming the flag.
 func (c *Config) Check() error {
+	if err := CheckFlags(c.Dir, c.Interval, c.Retention); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	switch {
-	case c.Dir == "":
-		return errors.New("backup: --backup-dir is empty")
-	case c.Interval <= 0:
-		return fmt.Errorf("backup: --backup-interval must be > 0 when --backup-dir is set (got %v)", c.Interval)
-	case c.Retention < 1:
-		return fmt.Errorf("backup: --backup-retention must be at least 1 (got %d)", c.Retention)
 	case c.Format != "" && c.Format != "etcd" && c.Format != "cairn":
 		return fmt.Errorf("backup: unknown snapshot format %q (want etcd or cairn)", c.Format)
 	case c.Source == nil:
