@@ -172,3 +172,63 @@ func TestScheduledBackupsRotateAndRestore(t *testing.T) {
 		}
 	}
 }
+
+// waitGauge polls a member's gauge until ok accepts it.
+func waitGauge(t *testing.T, m *testcluster.Member, name string, within time.Duration, ok func(float64) bool) float64 {
+	t.Helper()
+	ctx := testContext(t)
+	deadline := time.Now().Add(within)
+	for {
+		v := gauge(t, ctx, m, name)
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after %v:\n%s", name, v, within, m.Logs())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestFailingBackupsNeverWedgeTheMember: with --backup-dir on a disk too
+// small for a backup (a tmpfs of 64 KiB), each attempt fails with a
+// clear error, is counted, leaves nothing in the directory, and the
+// member keeps serving writes; once the disk is grown the next interval
+// succeeds. Needs root to mount the tmpfs.
+func TestFailingBackupsNeverWedgeTheMember(t *testing.T) {
+	if testcluster.Reference() {
+		t.Skip("scheduled backups are Cairn's own")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	m, cli, ctx := start(t, "--backup-dir="+mnt, "--backup-interval=1s", "--backup-retention=2")
+	put(t, ctx, cli, "k", "v")
+	waitGauge(t, m, "cairn_backup_failures_total", 30*time.Second, func(v float64) bool { return v >= 2 })
+	if v := gauge(t, ctx, m, "cairn_backup_last_failure_timestamp_seconds"); v < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("cairn_backup_last_failure_timestamp_seconds = %v", v)
+	}
+	if v := gauge(t, ctx, m, "cairn_backup_successes_total"); v != 0 {
+		t.Fatalf("cairn_backup_successes_total = %v on a full disk", v)
+	}
+	if !strings.Contains(m.Logs(), "no space left on device") {
+		t.Errorf("no ENOSPC in the member's log:\n%s", m.Logs())
+	}
+	for i := range 20 { // the member serves as ever
+		put(t, ctx, cli, fmt.Sprintf("during/%d", i), "v")
+	}
+	if es, _ := os.ReadDir(mnt); len(es) != 0 {
+		t.Fatalf("a failed backup left %v", es)
+	}
+
+	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v %s", err, out)
+	}
+	waitGauge(t, m, "cairn_backup_successes_total", 30*time.Second, func(v float64) bool { return v >= 1 })
+	out := runTool(t, testcluster.Cairnutl(t), "backup", "list", mnt)
+	if !strings.Contains(out, ", true") {
+		t.Fatalf("cairnutl backup list after the disk grew:\n%s", out)
+	}
+}
