@@ -472,7 +472,7 @@ func TestLeftoverTempFilesRemovedAtStart(t *testing.T) {
 // A backup that hangs never holds up the caller: Stats answers while it
 // runs, and Run returns promptly once its context ends, removing the
 // temporary file.
-func TestStuckBackupNeverBlocks(t *testing.T) {
+func TestStuckBackupNeverHoldsUpTheCaller(t *testing.T) {
 	started := make(chan struct{})
 	h := newHarness(t, 3, func(c *Config) {
 		c.Source = func(ctx context.Context, w io.Writer) (int64, error) {
