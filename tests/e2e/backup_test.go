@@ -46,9 +46,11 @@ func TestScheduledBackupsRotateAndRestore(t *testing.T) {
 	m, cli, ctx := start(t, "--backup-dir="+dir, "--backup-interval=1s", "--backup-retention=3")
 
 	// Write a key every 100ms, recording the revision of each, until
-	// five backups have been taken.
+	// five backups have been taken, three of them after the first one
+	// whose revision is noted (so that one must have been rotated out).
 	putAt := map[int64]string{} // revision -> key written at it
 	var firstBackupRev int64
+	var firstN float64
 	deadline := time.Now().Add(45 * time.Second)
 	for i := 0; ; i++ {
 		k := fmt.Sprintf("k/%04d", i)
@@ -60,8 +62,9 @@ func TestScheduledBackupsRotateAndRestore(t *testing.T) {
 		n := gauge(t, ctx, m, "cairn_backup_successes_total")
 		if n >= 1 && firstBackupRev == 0 {
 			firstBackupRev = int64(gauge(t, ctx, m, "cairn_backup_last_revision"))
+			firstN = gauge(t, ctx, m, "cairn_backup_successes_total")
 		}
-		if n >= 5 {
+		if n >= 5 && firstN > 0 && n >= firstN+3 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -103,10 +106,15 @@ func TestScheduledBackupsRotateAndRestore(t *testing.T) {
 	if len(infos) != 3 {
 		t.Fatalf("backup directory holds %v, want 3 backups", files)
 	}
+	// Writes go on every 100ms, so revisions rise from one backup to the
+	// next; a put stalled for over a second may leave two equal.
 	for i, b := range infos {
-		if b.Revision <= firstBackupRev || (i > 0 && b.Revision <= infos[i-1].Revision) {
-			t.Fatalf("backups %v: want rising revisions above the first backup's %d", files, firstBackupRev)
+		if b.Revision < firstBackupRev || (i > 0 && b.Revision < infos[i-1].Revision) {
+			t.Fatalf("backups %v: want rising revisions from the first backup's %d", files, firstBackupRev)
 		}
+	}
+	if infos[2].Revision <= firstBackupRev {
+		t.Fatalf("backups %v: the newest is no newer than the first backup's revision %d", files, firstBackupRev)
 	}
 
 	var listed []backup.Entry
