@@ -95,6 +95,16 @@ type Config struct {
 	// --snapshot-format): "etcd" (the default; etcd's bbolt format, which
 	// etcdutl reads) or "cairn" (the store's own stream, faster to make).
 	SnapshotFormat string
+	// BackupDir, when set, takes scheduled backups there (Cairn's
+	// --backup-dir; see package backup): every BackupInterval
+	// (--backup-interval, default 30m), in SnapshotFormat, keeping the
+	// newest BackupRetention (--backup-retention, default 5), only while
+	// this member leads unless BackupOnLeaderOnly is false
+	// (--backup-on-leader-only, default true).
+	BackupDir          string
+	BackupInterval     time.Duration
+	BackupRetention    int
+	BackupOnLeaderOnly bool
 	// EnablePprof serves Go's runtime profiles under /debug/pprof/ on the
 	// client URLs (--enable-pprof).
 	EnablePprof bool
@@ -222,6 +232,9 @@ func NewConfig() *Config {
 		InitialAdvertisePeerURLs: []url.URL{mustURL("http://127.0.0.1:2380")},
 		InitialCluster:           map[string][]url.URL{DefaultName: {mustURL("http://127.0.0.1:2380")}},
 		SnapshotFormat:           "etcd",
+		BackupInterval:           30 * time.Minute,
+		BackupRetention:          5,
+		BackupOnLeaderOnly:       true,
 		InitialClusterState:      "new",
 		InitialClusterToken:      DefaultInitialClusterToken,
 		MaxRequestBytes:          DefaultMaxRequestBytes,

@@ -329,11 +329,23 @@ func start(cfg *Config) (_ *Server, err error) {
 		go s.autoPromoteLoop()
 	}
 
+	backups, err := s.newBackups()
+	if err != nil {
+		return nil, err
+	}
+	if backups != nil {
+		s.wg.Add(1)
+		go s.runBackups(backups)
+	}
+
 	if s.audit, err = audit.Open(audit.Config{Path: cfg.AuditLogPath, MaxSizeMB: cfg.AuditLogMaxSizeMB, MaxBackups: cfg.AuditLogMaxBackups,
 		Reads: cfg.AuditLogReads, Member: cfg.Name, Logger: lg}); err != nil {
 		return nil, fmt.Errorf("server: audit log: %w", err)
 	}
 	s.registerMetrics()
+	if backups != nil {
+		s.registerBackupMetrics(backups)
+	}
 	s.api = api.NewServer(s, api.Options{
 		Audit:           s.audit,
 		Metrics:         s.metrics,

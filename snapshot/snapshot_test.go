@@ -210,3 +210,28 @@ func FuzzLoad(f *testing.F) {
 		_, _, _ = Load(p, newEngine(t), false)
 	})
 }
+
+// Verify accepts a whole etcd snapshot and refuses one cut short, one
+// with a flipped byte, and one stripped of its trailing hash (which
+// ReadStatus alone would accept).
+func TestVerify(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	_, size, err := WriteEtcd(source(t, 0), path, EtcdOptions{Term: 1})
+	must(t, err)
+	if f, st, err := Verify(path); err != nil || f != Etcd || st.Revision != 7 {
+		t.Fatalf("Verify whole file: %v %+v %v", f, st, err)
+	}
+	b, err := os.ReadFile(path)
+	must(t, err)
+	for name, data := range map[string][]byte{
+		"truncated": b[:size-100],
+		"flipped":   append(append([]byte{}, b[:size/2]...), append([]byte{b[size/2] ^ 1}, b[size/2+1:]...)...),
+		"no hash":   b[:size-32],
+	} {
+		p := filepath.Join(t.TempDir(), "bad.db")
+		must(t, os.WriteFile(p, data, 0o600))
+		if _, _, err := Verify(p); err == nil {
+			t.Errorf("%s: Verify accepted it", name)
+		}
+	}
+}

@@ -130,3 +130,24 @@ func majorMinorPatch(v string) string {
 	}
 	return v
 }
+
+// Verify checks that the snapshot file at path is whole: its format is
+// known, its SHA-256 is present and matches (an etcd file without the
+// trailing hash is refused here, unlike ReadStatus, which accepts a data
+// directory's member/snap/db), and it reads through. It returns the
+// format and the status ReadStatus reports.
+func Verify(path string) (Format, Status, error) {
+	f, err := Detect(path)
+	if err != nil {
+		return 0, Status{}, err
+	}
+	if f == Etcd {
+		if withHash, err := checkEtcdHash(path, false); !withHash {
+			return f, Status{}, fmt.Errorf("snapshot: %s has no trailing sha256 (truncated or not a saved snapshot)", path)
+		} else if err != nil {
+			return f, Status{}, fmt.Errorf("snapshot: %s is corrupt: %w", path, err)
+		}
+	}
+	st, err := ReadStatus(path)
+	return f, st, err
+}

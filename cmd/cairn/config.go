@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnkv/cairn/backup"
 	"github.com/cairnkv/cairn/logging"
 	"github.com/cairnkv/cairn/server"
 )
@@ -231,6 +232,18 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 	}
 	if err := checkCompaction(cfg.AutoCompactionMode, cfg.AutoCompactionRetention); err != nil {
 		return nil, err
+	}
+
+	if cfg.BackupDir != "" {
+		if err := backup.CheckFlags(cfg.BackupDir, cfg.BackupInterval, cfg.BackupRetention); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, n := range []string{"backup-interval", "backup-retention", "backup-on-leader-only"} {
+			if s.set[n] {
+				lg.Warn("--" + n + " has no effect without --backup-dir")
+			}
+		}
 	}
 
 	level, err := normalizeLogLevel(cfg.LogLevel)

@@ -597,3 +597,46 @@ func TestIgnoredFlagsAreNotImplementedFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBackupFlags(t *testing.T) {
+	backups := func(dir string, every time.Duration, keep int, leaderOnly bool) func(*testing.T, *server.Config) {
+		return func(t *testing.T, c *server.Config) {
+			c.BackupDir, c.BackupInterval, c.BackupRetention, c.BackupOnLeaderOnly = dir, every, keep, leaderOnly
+		}
+	}
+	runParseCases(t, []parseCase{
+		{name: "defaults", args: []string{"--backup-dir=/b"}, want: backups("/b", 30*time.Minute, 5, true)},
+		{
+			name: "every backup flag",
+			args: []string{"--backup-dir=/b", "--backup-interval=1s", "--backup-retention=3", "--backup-on-leader-only=false"},
+			want: backups("/b", time.Second, 3, false),
+		},
+		{
+			name: "from the environment",
+			env:  []string{"ETCD_BACKUP_DIR=/e", "ETCD_BACKUP_INTERVAL=6h", "ETCD_BACKUP_RETENTION=2", "ETCD_BACKUP_ON_LEADER_ONLY=false"},
+			want: backups("/e", 6*time.Hour, 2, false),
+		},
+		{
+			name: "from the config file, the interval as a duration",
+			file: "backup-dir: /f\nbackup-interval: 15m\nbackup-retention: 9\nbackup-on-leader-only: false\n",
+			args: []string{"--config-file={file}"},
+			want: backups("/f", 15*time.Minute, 9, false),
+		},
+		{
+			name: "from the config file, the interval in nanoseconds",
+			file: "backup-dir: /f\nbackup-interval: 60000000000\n",
+			args: []string{"--config-file={file}"},
+			want: backups("/f", time.Minute, 5, true),
+		},
+		{name: "zero interval", args: []string{"--backup-dir=/b", "--backup-interval=0s"}, wantErr: "--backup-interval must be > 0 when --backup-dir is set (got 0s)"},
+		{name: "negative interval", args: []string{"--backup-dir=/b", "--backup-interval=-1m"}, wantErr: "--backup-interval must be > 0"},
+		{name: "zero retention", args: []string{"--backup-dir=/b", "--backup-retention=0"}, wantErr: "--backup-retention must be at least 1 when --backup-dir is set (got 0)"},
+		{name: "bad interval in the file", file: "backup-dir: /f\nbackup-interval: soon\n", args: []string{"--config-file={file}"}, wantErr: "soon"},
+		{
+			name:    "backup flags without a directory are harmless, with a warning",
+			args:    []string{"--backup-interval=0s", "--backup-retention=0"},
+			wantLog: "--backup-interval has no effect without --backup-dir",
+			want:    backups("", 0, 0, true),
+		},
+	})
+}

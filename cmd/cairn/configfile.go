@@ -45,6 +45,12 @@ type fileConfig struct {
 	StorageCacheBytes        int64   `yaml:"storage-cache-bytes"`
 	SnapshotFormat           string  `yaml:"snapshot-format"`
 	SnapshotCatchUpBytes     *uint64 `yaml:"snapshot-catchup-bytes"`
+	// Scheduled backups (Cairn only); the interval is a duration string
+	// ("30m") or, as etcd's file writes durations, nanoseconds.
+	BackupDir          string        `yaml:"backup-dir"`
+	BackupInterval     *fileDuration `yaml:"backup-interval"`
+	BackupRetention    *int          `yaml:"backup-retention"`
+	BackupOnLeaderOnly *bool         `yaml:"backup-on-leader-only"`
 	// Durations in etcd's config file are nanoseconds.
 	WatchProgressNotifyInterval             int64 `yaml:"watch-progress-notify-interval"`
 	ExperimentalWatchProgressNotifyInterval int64 `yaml:"experimental-watch-progress-notify-interval"`
@@ -105,6 +111,28 @@ type fileConfig struct {
 	GRPCKeepAliveMinTime  *int64  `yaml:"grpc-keepalive-min-time"`
 	GRPCKeepAliveInterval *int64  `yaml:"grpc-keepalive-interval"`
 	GRPCKeepAliveTimeout  *int64  `yaml:"grpc-keepalive-timeout"`
+}
+
+// fileDuration is a config-file duration given as a string ("30m") or
+// as a number of nanoseconds (etcd's form for its own durations).
+type fileDuration time.Duration
+
+func (d *fileDuration) UnmarshalYAML(unmarshal func(any) error) error {
+	var ns int64
+	if err := unmarshal(&ns); err == nil {
+		*d = fileDuration(ns)
+		return nil
+	}
+	var str string
+	if err := unmarshal(&str); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(str)
+	if err != nil {
+		return err
+	}
+	*d = fileDuration(v)
+	return nil
 }
 
 // securityConfig is etcd's client-transport-security and
@@ -216,6 +244,16 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 	}
 	if fc.SnapshotCatchUpBytes != nil {
 		cfg.SnapshotCatchUpBytes = *fc.SnapshotCatchUpBytes
+	}
+	cfg.BackupDir = fc.BackupDir
+	if fc.BackupInterval != nil {
+		cfg.BackupInterval = time.Duration(*fc.BackupInterval)
+	}
+	if fc.BackupRetention != nil {
+		cfg.BackupRetention = *fc.BackupRetention
+	}
+	if fc.BackupOnLeaderOnly != nil {
+		cfg.BackupOnLeaderOnly = *fc.BackupOnLeaderOnly
 	}
 	if fc.EnablePprof {
 		cfg.EnablePprof = true

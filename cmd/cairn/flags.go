@@ -213,7 +213,12 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.IntVar(&cfg.AuditLogMaxBackups, "audit-log-max-backups", cfg.AuditLogMaxBackups, "Cairn only: rotated audit log files to keep.")
 	fs.BoolVar(&cfg.AuditLogReads, "audit-log-reads", cfg.AuditLogReads, "Cairn only: audit reads and watch creations too (refused requests are always audited).")
 	fs.StringVar(&cfg.SnapshotFormat, "snapshot-format", cfg.SnapshotFormat, "Cairn only: the format of Maintenance.Snapshot ('etcdctl snapshot save'): 'etcd' (etcd's bbolt file, read by etcdutl and cairnutl) or 'cairn' (Cairn's own stream, faster to make, read by cairnutl only).")
+	fs.StringVar(&cfg.BackupDir, "backup-dir", cfg.BackupDir, "Cairn only: take scheduled backups into this directory, one each --backup-interval, in --snapshot-format, each written atomically, verified by reading it back and named cairn-backup-<UTC time>-r<revision>.db (list them with 'cairnutl backup list'). Empty: no scheduled backups.")
+	fs.DurationVar(&cfg.BackupInterval, "backup-interval", cfg.BackupInterval, "Cairn only: time between scheduled backups (for example 30m, 6h); a failed backup is retried at the next one.")
+	fs.IntVar(&cfg.BackupRetention, "backup-retention", cfg.BackupRetention, "Cairn only: scheduled backups to keep in --backup-dir; the oldest beyond this count are deleted after each successful backup.")
+	fs.BoolVar(&cfg.BackupOnLeaderOnly, "backup-on-leader-only", cfg.BackupOnLeaderOnly, "Cairn only: take scheduled backups only while this member is the leader (checked at each interval); false: every member backs up.")
 	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads", "snapshot-format",
+		"backup-dir", "backup-interval", "backup-retention", "backup-on-leader-only",
 		"snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
 		def(n)
 	}
