@@ -127,7 +127,7 @@ type Config struct {
 	// PeerTLS serves https:// peer URLs and dials other members' peer
 	// URLs (--peer-cert-file, ...).
 	PeerTLS *tlsconfig.Info
-	// ListenMetricsURLs serve /health, /livez, /readyz and /version
+	// ListenMetricsURLs serve /metrics, /health, /livez and /readyz
 	// (--listen-metrics-urls); an https one uses ClientTLS, as in etcd.
 	ListenMetricsURLs []url.URL
 

@@ -377,7 +377,7 @@ func start(cfg *Config) (_ *Server, err error) {
 			defer s.wg.Done()
 			s.api.ServeHealth(l)
 		}()
-		lg.Info("server: serving metrics URL (health, livez, readyz, version)", "address", u.String())
+		lg.Info("server: serving metrics URL (metrics, health, livez, readyz)", "address", u.String())
 	}
 	ls, err := clientListeners(cfg, clientTLS)
 	for _, l := range ls {

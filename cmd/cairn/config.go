@@ -214,7 +214,7 @@ func (s *settings) finish(lg *slog.Logger) (*server.Config, error) {
 		return nil, errors.New(`multi logoutput for "default" is not supported yet`)
 	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "console" {
-		return nil, fmt.Errorf("unsupported log format: %s", cfg.LogFormat)
+		return nil, fmt.Errorf("unknown log format: %s, supported values json, console", cfg.LogFormat)
 	}
 	if err := (logging.Options{Outputs: cfg.LogOutputs, Rotate: cfg.EnableLogRotation, RotationConfig: cfg.LogRotationConfigJSON}).Check(); err != nil {
 		return nil, err

@@ -270,7 +270,7 @@ func TestParseIgnoredAndRefusedFlags(t *testing.T) {
 		{name: "capnslog is gone", args: []string{"--logger=capnslog"}, wantErr: "--logger=capnslog is removed in v3.5"},
 		{name: "unknown logger", args: []string{"--logger=x"}, wantErr: `unknown logger option "x"`},
 		{name: "default with another output", args: []string{"--log-outputs=default,stdout"}, wantErr: `multi logoutput for "default" is not supported yet`},
-		{name: "unknown log format", args: []string{"--log-format=xml"}, wantErr: "unsupported log format: xml"},
+		{name: "unknown log format", args: []string{"--log-format=xml"}, wantErr: "unknown log format: xml, supported values json, console"},
 		{
 			name: "json is the default log format",
 			args: []string{"--log-format=json"},
