@@ -116,6 +116,28 @@ func TestTLSCARotationUnderLoad(t *testing.T) {
 	}
 	checkAcked(t, ctx, c.Client(t), "rot/", acked)
 
+	// Peer handshakes under the new-only bundle: the Raft streams opened
+	// before the rotation are still up, so a follower is killed and
+	// restarted, and its peers (whose listeners and dialers reloaded the
+	// bundle) must take it back over fresh connections both ways.
+	f := (c.WaitLeader(t) + 1) % len(c.Members)
+	c.Members[f].Kill()
+	after, err := c.Client(t).Put(ctx, "rot/after-restart", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Members[f].Start()
+	fcli := c.Members[f].Client(t)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		g, err := fcli.Get(ctx, "rot/after-restart", clientv3.WithSerializable())
+		if err == nil && len(g.Kvs) == 1 && g.Kvs[0].ModRevision == after.Header.Revision {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %s did not rejoin over the rotated peer certificates: %v %v", c.Members[f].Name, g, err)
+		}
+	}
+
 	// The old CA's client certificate is refused now.
 	old := &testcluster.TLS{CAFile: tf.CAFile, ClientCertFile: oldClient, ClientKeyFile: oldKey}
 	tc, err := old.ClientConfig()
