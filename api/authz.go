@@ -38,10 +38,18 @@ var methodNeeds = map[string]int{
 }
 
 // authorizeMethod applies methodNeeds (an Alarm GET needs a user, any
-// other Alarm root).
+// other Alarm root), after the checks etcd makes before it looks at the
+// caller.
 func (s *Server) authorizeMethod(ctx context.Context, method string, req any) error {
 	if as := s.m.Auth(); as == nil || !as.Enabled() {
 		return nil
+	}
+	// etcd's MemberAdd parses the peer URLs before it looks at the
+	// caller: bad URLs are ErrGRPCMemberBadURLs for anyone.
+	if r, ok := req.(*pb.MemberAddRequest); ok {
+		if err := checkPeerURLs(r.PeerURLs); err != nil {
+			return err
+		}
 	}
 	need := methodNeeds[method]
 	if r, ok := req.(*pb.AlarmRequest); ok {

@@ -189,7 +189,7 @@ func TestPasswordChecksQueue(t *testing.T) {
 	}
 }
 
-func newTestEngine(t *testing.T) storage.Engine {
+func newTestEngine(t testing.TB) storage.Engine {
 	t.Helper()
 	eng, err := storage.OpenPebble(t.TempDir(), storage.PebbleOptions{})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -171,6 +173,68 @@ func TestAuthJWT(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	if got := raw.get(ctx, tok, "k1"); got != "Unauthenticated: etcdserver: invalid auth token" {
 		t.Fatalf("read with an expired JWT: %s", got)
+	}
+}
+
+// TestAuthJWTRS256: --auth-token jwt with an RS256 key pair: the member's
+// tokens work, and tokens signed with another RSA key, with alg none, or
+// with HS256 and the public key as the HMAC secret are invalid.
+func TestAuthJWTRS256(t *testing.T) {
+	dir := t.TempDir()
+	keys := make([]*rsa.PrivateKey, 2)
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[i] = k
+	}
+	pubb, err := x509.MarshalPKIXPublicKey(&keys[0].PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubb})
+	priv, pub := filepath.Join(dir, "jwt.key"), filepath.Join(dir, "jwt.pub")
+	if err := os.WriteFile(priv, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(keys[0])}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, pubPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, admin, ctx := start(t, "--auth-token=jwt,pub-key="+pub+",priv-key="+priv+",sign-method=RS256")
+	setupAuth(t, ctx, admin)
+	raw := newRawAuth(t, m.ClientURL)
+	tok := raw.token(t, ctx, "ukey", "ukeypw")
+	parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+	if err != nil || parsed.Method.Alg() != "RS256" {
+		t.Fatalf("token %q: %v", tok, err)
+	}
+	if got := raw.get(ctx, tok, "k1"); got != "ok" {
+		t.Fatalf("read with the member's JWT: %s", got)
+	}
+	claims := parsed.Claims.(jwt.MapClaims)
+	sign := func(method jwt.SigningMethod, key any) string {
+		s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const invalid = "Unauthenticated: etcdserver: invalid auth token"
+	for what, forged := range map[string]string{
+		"the member's own claims re-signed": sign(jwt.SigningMethodRS256, keys[0]),
+		"signed with another RSA key":       sign(jwt.SigningMethodRS256, keys[1]),
+		"alg none":                          sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType),
+		"HS256 with the public key":         sign(jwt.SigningMethodHS256, pubPEM),
+		"truncated":                         tok[:len(tok)-8],
+	} {
+		want := invalid
+		if what == "the member's own claims re-signed" {
+			want = "ok" // the test's check of its own signing
+		}
+		if got := raw.get(ctx, forged, "k1"); got != want {
+			t.Errorf("read with a JWT %s: %s, want %s", what, got, want)
+		}
 	}
 }
 
