@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/cairnkv/cairn/api"
@@ -604,7 +605,12 @@ func (s *Server) campaignAlone() {
 	retry := time.NewTicker(10 * time.Millisecond)
 	defer retry.Stop()
 	for s.node.Lead() == 0 {
-		_ = s.node.Campaign(context.Background())
+		// Only a follower is asked: a (pre-)candidate whose election has
+		// not ended yet on a busy machine would start another at the next
+		// term, and clients would see the term jump.
+		if s.node.Status().RaftState == raft.StateFollower {
+			_ = s.node.Campaign(context.Background())
+		}
 		select {
 		case <-s.stopc:
 			return
