@@ -212,6 +212,16 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// syncDirs fsyncs each directory, making the entries in it durable.
+func syncDirs(dirs ...string) error {
+	for _, dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // discover replaces the initial cluster with the one the v3 discovery
 // service gathers (see package discovery). As in etcd, member and cluster
 // IDs are then computed with the discovery token as the cluster token, so
