@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -422,4 +423,59 @@ func TestFailpointWALSkipFsyncLosesWrites(t *testing.T) {
 	default:
 		t.Fatalf("with walSkipFsync, %d power cuts and %d acknowledged writes showed no loss", rep.cuts, rep.acks)
 	}
+}
+
+// TestFsyncEIOStopsMember: the WAL's fdatasync fails with EIO under a
+// write load. The member must stop with an error naming the failure
+// rather than retry (after a failed fsync Linux forgets the dirty
+// pages), acknowledge nothing it could not sync, and restart cleanly
+// after a power cut on what the disk kept.
+func TestFsyncEIOStopsMember(t *testing.T) {
+	d := newDisk(t)
+	m := testcluster.NewMember(t, testcluster.Config{
+		Flags:   serverFlags,
+		DataDir: func(name string) string { return filepath.Join(d.mnt, name+".data") },
+	})
+	stop := make(chan struct{})
+	got := make(chan []ack)
+	go func() { got <- load(t, []string{m.ClientURL}, 4, "eio", stop) }()
+	time.Sleep(500 * time.Millisecond)
+	d.fs.FailSync(powerfs.HasSuffix(".wal"), syscall.EIO)
+	select {
+	case <-m.Exited():
+	case <-time.After(20 * time.Second):
+		close(stop)
+		<-got
+		t.Fatalf("the member still runs 20s after its WAL's fsync started failing")
+	}
+	close(stop)
+	acks := <-got
+	logs := m.Logs()
+	if !strings.Contains(logs, "input/output error") {
+		t.Errorf("the member's output does not name the I/O error:\n%s", tail(logs, 20))
+	}
+	t.Logf("the member stopped: %s", lastLine(logs, "input/output error"))
+	d.fs.FailSync(nil, 0)
+	d.cut(t)
+	m.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := check(ctx, m.ClientURL, acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) > 0 {
+		t.Fatalf("%d violations after the EIO and a power cut; the first: %s", len(v), strings.Join(v[:min(5, len(v))], "; "))
+	}
+	t.Logf("%d acknowledged writes, all there after the restart; %d fsyncs failed", len(acks), d.fs.Stats().FailedSyncs)
+}
+
+func lastLine(s, substr string) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], substr) {
+			return lines[i]
+		}
+	}
+	return ""
 }
