@@ -267,6 +267,10 @@ func Start(cfg Config) (*Node, error) {
 		n.rn = raft.RestartNode(rc)
 		lg.Info("raftnode: joining running cluster", "id", fmt.Sprintf("%x", cfg.ID))
 	} else {
+		if len(cfg.Peers) == 0 {
+			w.Close()
+			return nil, fmt.Errorf("raftnode: the WAL in %s holds no raft state and there are no initial peers to start from", cfg.WALDir)
+		}
 		n.rn = raft.StartNode(rc, cfg.Peers)
 		lg.Info("raftnode: started new member", "id", fmt.Sprintf("%x", cfg.ID), "peers", len(cfg.Peers))
 	}

@@ -45,11 +45,29 @@ func (s *Server) bootstrap(infoPath, walDir string) (*bootResult, error) {
 	case err == nil:
 		s.info = info
 		peers := s.members.Members()
+		boot := &bootResult{}
 		if len(peers) == 0 {
-			// Joined, but nothing applied yet: reach the cluster through
-			// the members named at start.
+			// Nothing applied yet: a member that joined and has not
+			// caught up, or one killed (or cut off by a power loss)
+			// between saving cluster.json and its WAL's first record.
+			// Reach the cluster through the members named at start; a
+			// member of a new cluster (its saved cluster ID is the one
+			// --initial-cluster gives) bootstraps raft again from them if
+			// its WAL turns out empty (raftnode ignores the peers
+			// otherwise), and any other waits to hear from the leader.
 			if peers, err = initialMembers(cfg); err != nil {
 				return nil, err
+			}
+			ids := make([]uint64, 0, len(peers))
+			for _, m := range peers {
+				ids = append(ids, m.ID)
+			}
+			if cfg.InitialClusterState != "existing" && membership.ClusterID(ids) == info.ClusterID {
+				for _, m := range peers {
+					boot.raftPeers = append(boot.raftPeers, raft.Peer{ID: m.ID, Context: membership.Context(m)})
+				}
+			} else {
+				boot.join = true
 			}
 		}
 		if cfg.Discovery != nil {
@@ -57,7 +75,8 @@ func (s *Server) bootstrap(infoPath, walDir string) (*bootResult, error) {
 		}
 		lg.Info("server: restarting member", "name", cfg.Name, "member-id", fmt.Sprintf("%x", info.MemberID),
 			"cluster-id", fmt.Sprintf("%x", info.ClusterID), "data-dir", cfg.DataDir)
-		return &bootResult{peers: peers, single: len(peers) == 1 && peers[0].ID == info.MemberID}, nil
+		boot.peers, boot.single = peers, len(peers) == 1 && peers[0].ID == info.MemberID
+		return boot, nil
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
@@ -210,6 +229,16 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// syncDirs fsyncs each directory, making the entries in it durable.
+func syncDirs(dirs ...string) error {
+	for _, dir := range dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // discover replaces the initial cluster with the one the v3 discovery

@@ -148,6 +148,13 @@ func start(cfg *Config) (_ *Server, err error) {
 	if err := os.MkdirAll(memberDir, 0o700); err != nil {
 		return nil, fmt.Errorf("server: create data dir: %w", err)
 	}
+	// The entries of the data dir and of member/ must be durable before
+	// anything acknowledged lives under them: a power cut would otherwise
+	// take back the whole directory. Synced on every start, because a
+	// process crash after MkdirAll leaves them there but not durable.
+	if err := syncDirs(filepath.Dir(filepath.Clean(cfg.DataDir)), cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("server: create data dir: %w", err)
+	}
 	// Snapshots being streamed to clients when the member last stopped.
 	if leftovers, _ := filepath.Glob(filepath.Join(memberDir, "snap", "client-*.snapshot")); len(leftovers) > 0 {
 		for _, f := range leftovers {
@@ -172,6 +179,11 @@ func start(cfg *Config) (_ *Server, err error) {
 
 	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes}); err != nil {
 		return nil, err
+	}
+	// Pebble syncs the directory it keeps its files in, not the entry
+	// of that directory in member/.
+	if err := syncDirs(memberDir); err != nil {
+		return nil, fmt.Errorf("server: sync %s: %w", memberDir, err)
 	}
 	if s.store, err = mvcc.Open(s.eng, lg); err != nil {
 		return nil, err

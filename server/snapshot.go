@@ -38,6 +38,11 @@ func (ss snapshotStore) Receive(m *raftpb.Message, r io.Reader) error {
 	if err := os.MkdirAll(ss.dir(), 0o700); err != nil {
 		return err
 	}
+	// snap/ itself may be new: its entry in member/ must survive a power
+	// cut along with the snapshot the WAL is about to point at.
+	if err := syncDir(filepath.Dir(ss.dir())); err != nil {
+		return err
+	}
 	index := m.GetSnapshot().GetMetadata().GetIndex()
 	final := ss.path(index)
 	f, err := os.CreateTemp(ss.dir(), "incoming-*")

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/failpoint"
+
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -501,7 +503,7 @@ func (w *WAL) write(buf []byte, sync bool) error {
 	}
 	w.off += int64(len(buf))
 	w.written.Add(uint64(len(buf)))
-	if !sync {
+	if !sync || failpoint.Enabled(failpoint.WALSkipFsync) {
 		w.dirty = true
 		return nil
 	}

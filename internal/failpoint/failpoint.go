@@ -27,4 +27,8 @@ const (
 	// AuthSkipTxnElse checks only the success branch of a Txn's
 	// requests for permission, so a user may write through the other.
 	AuthSkipTxnElse = "authSkipTxnElse"
+	// WALSkipFsync makes the WAL return from Save without the
+	// fdatasync of the records it wrote: writes are acknowledged
+	// before they are durable, and a power cut loses them.
+	WALSkipFsync = "walSkipFsync"
 )

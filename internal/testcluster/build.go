@@ -110,11 +110,18 @@ func moduleRoot() (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", fmt.Errorf("testcluster: not inside a Go module (go env GOMOD = %q)", gomod)
 	}
-	root := filepath.Dir(gomod)
-	if _, err := os.Stat(filepath.Join(root, "cmd", "cairn")); err != nil {
-		return "", fmt.Errorf("testcluster: module at %s has no cmd/cairn: %w", root, err)
+	// A test module nested in the repository (tests/faults) builds the
+	// server of the enclosing main module.
+	for dir := filepath.Dir(gomod); ; dir = filepath.Dir(dir) {
+		_, errMod := os.Stat(filepath.Join(dir, "go.mod"))
+		_, errCmd := os.Stat(filepath.Join(dir, "cmd", "cairn"))
+		if errMod == nil && errCmd == nil {
+			return dir, nil
+		}
+		if filepath.Dir(dir) == dir {
+			return "", fmt.Errorf("testcluster: no module with cmd/cairn at or above %s", filepath.Dir(gomod))
+		}
 	}
-	return root, nil
 }
 
 // Binary returns the path of the server binary the members run, building

@@ -51,6 +51,9 @@ type Config struct {
 	// --initial-cluster-state, for a cluster that finds its members
 	// another way (v3 discovery flags in Flags).
 	NoInitialCluster bool
+	// DataDir, when set, names each member's --data-dir (on a test file
+	// system, say); nil puts it in the test's temp dir.
+	DataDir func(name string) string
 }
 
 // TLS is the certificate files of a mutual-TLS cluster. Every member serves
@@ -191,9 +194,13 @@ func NewMember(t testing.TB, cfg Config) *Member {
 // addMember appends a member, not started and without ports, opening
 // its proxy's port if the cluster has proxies.
 func (c *Cluster) addMember(name, bin string) error {
+	dataDir := filepath.Join(c.root, name+".data")
+	if c.cfg.DataDir != nil {
+		dataDir = c.cfg.DataDir(name)
+	}
 	m := &Member{
 		Name:    name,
-		DataDir: filepath.Join(c.root, name+".data"),
+		DataDir: dataDir,
 		t:       c.t,
 		c:       c,
 		index:   len(c.Members),
