@@ -120,11 +120,20 @@ func RestoreDataDir(cfg RestoreConfig) (err error) {
 	if err := writeRestoredWAL(tmpWAL, ids, meta.Applied); err != nil {
 		return err
 	}
+	// The entries made inside the new directory (db/, wal/, cluster.json
+	// in member/; member/ itself) must be durable before the rename that
+	// publishes it.
+	if err := syncDirs(memberDir, tmpData); err != nil {
+		return err
+	}
 	if walDir != "" {
 		if err := os.MkdirAll(filepath.Dir(filepath.Clean(walDir)), 0o700); err != nil {
 			return err
 		}
 		if err := os.Rename(tmpWAL, walDir); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(filepath.Clean(walDir))); err != nil {
 			return err
 		}
 	}
