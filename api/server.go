@@ -122,6 +122,9 @@ type Options struct {
 	// DisableGateway turns off the JSON gateway under /v3/
 	// (--enable-grpc-gateway=false).
 	DisableGateway bool
+	// Console serves the web console (package console) under /ui/ next
+	// to the gateway (--console; never without the gateway).
+	Console bool
 	// MaxConcurrentStreams bounds each client connection's streams
 	// (--max-concurrent-streams; 0 is unbounded).
 	MaxConcurrentStreams uint32

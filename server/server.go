@@ -336,6 +336,7 @@ func start(cfg *Config) (_ *Server, err error) {
 		ElectionTimeout:        cfg.ElectionTimeout,
 		ClientCertAuth:         cfg.ClientTLS != nil && cfg.ClientTLS.ClientCertAuth,
 		DisableGateway:         !cfg.EnableGRPCGateway,
+		Console:                cfg.ConsoleOn(),
 		MaxConcurrentStreams:   cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:       cfg.GRPCKeepAliveMinTime,
 		KeepaliveInterval:      cfg.GRPCKeepAliveInterval,

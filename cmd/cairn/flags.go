@@ -211,8 +211,9 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.IntVar(&cfg.AuditLogMaxBackups, "audit-log-max-backups", cfg.AuditLogMaxBackups, "Cairn only: rotated audit log files to keep.")
 	fs.BoolVar(&cfg.AuditLogReads, "audit-log-reads", cfg.AuditLogReads, "Cairn only: audit reads and watch creations too (refused requests are always audited).")
 	fs.StringVar(&cfg.SnapshotFormat, "snapshot-format", cfg.SnapshotFormat, "Cairn only: the format of Maintenance.Snapshot ('etcdctl snapshot save'): 'etcd' (etcd's bbolt file, read by etcdutl and cairnutl) or 'cairn' (Cairn's own stream, faster to make, read by cairnutl only).")
+	registerConsole(fs, &cfg.Console)
 	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads", "snapshot-format",
-		"snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
+		"console", "snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
 		def(n)
 	}
 
