@@ -219,8 +219,10 @@
     }
   }
 
+  // rangeReq is a range request; etcd wants a key, and "\0" to "\0" is
+  // every key.
   function rangeReq(key, end, extra) {
-    const r = { key: b64(key) };
+    const r = { key: b64(key.length || !end ? key : new Uint8Array([0])) };
     if (end) r.range_end = b64(end);
     if (S.rev) r.revision = String(S.rev);
     return Object.assign(r, extra || {});
@@ -229,6 +231,8 @@
   // ---- login ---------------------------------------------------------
 
   function openLogin(why) {
+    S.authOn = true;
+    updateWho();
     $('login-msg').textContent = why && !/user name is empty/.test(why) ? why : '';
     $('login-user').value = S.user || '';
     $('login-pass').value = '';
@@ -267,7 +271,7 @@
   function updateWho() {
     $('whoami').textContent = S.token ? 'user ' + S.user : '';
     $('logout-btn').hidden = !S.token;
-    $('login-btn').hidden = !!S.token;
+    $('login-btn').hidden = !!S.token || !S.authOn;
   }
 
   // ---- confirm -------------------------------------------------------
@@ -1204,6 +1208,7 @@
   // ---- start ---------------------------------------------------------
 
   updateWho();
+  post('/v3/auth/status', {}).then((j) => { S.authOn = !!j.enabled; updateWho(); }).catch(() => {});
   run(reloadTree);
   // For the browser tests: the page's helpers, read-only.
   window.cairnConsole = Object.freeze({ b64, unb64, lineDiff, detect: (s) => detect(enc.encode(s)).kind, state: () => ({ rev: S.rev, headRev: S.headRev, watchLast: W.last }) });
