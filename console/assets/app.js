@@ -395,8 +395,9 @@
       if (i < 0) break;
       const upto = S.prefix.slice(0, i + S.sep.length);
       const seg = S.prefix.subarray(start, i);
-      c.append(el('button', { type: 'button', on: { click: () => goTo(upto) } }, seg.length ? show(seg) : '∅'),
-        el('span', { cls: 'sepchar' }, show(S.sep)));
+      // An empty segment (the leading "/" of "/a/b") is its separator.
+      if (seg.length) c.append(el('button', { type: 'button', on: { click: () => goTo(upto) } }, show(seg)), el('span', { cls: 'sepchar' }, show(S.sep)));
+      else c.append(el('button', { type: 'button', on: { click: () => goTo(upto) } }, show(S.sep)));
       start = i + S.sep.length;
     }
   }
@@ -731,6 +732,7 @@
     showConflict(text, theirs);
   }
   function showConflict(mine, theirs) {
+    $('editor').hidden = true;
     $('conflict').hidden = false;
     $('conflict-mine').textContent = mine;
     const th = $('conflict-theirs');
@@ -747,6 +749,7 @@
       $('conflict-msg').textContent = 'The key was deleted after you opened it. Nothing was written.';
     }
     renderDiff($('conflict-diff'), theirText, mine);
+    $('conflict').scrollIntoView({ block: 'start' });
     const btn = $('overwrite-btn');
     btn.onclick = () => run(async () => {
       $('edit-rev').textContent = theirs ? theirs.mod_revision : '0';
@@ -889,7 +892,7 @@
     $('hist-table').tBodies[0].append(el('tr', { data: { rev: kv.mod_revision } },
       el('td', {}, rA), el('td', {}, rB),
       el('td', { cls: 'mono', text: kv.mod_revision }), el('td', { cls: 'mono', text: kv.version + note }),
-      el('td', { text: human(v.length) }), prev));
+      el('td', { cls: 'nw', text: human(v.length) }), prev));
   }
   function histDiff() {
     const a = document.querySelector('input[name="ha"]:checked');
@@ -906,6 +909,12 @@
       return;
     }
     renderDiff(out, ta, tb);
+  }
+
+  function prettyJSON(s) {
+    const t = s.trim();
+    if (!t || !'{['.includes(t[0]) || s.length > 512 * 1024) return null;
+    try { return JSON.stringify(JSON.parse(s), null, 2); } catch (e) { return null; }
   }
 
   // lineDiff is a line diff of a and b (arrays of lines): common head and
@@ -946,6 +955,15 @@
   function renderDiff(out, a, b) {
     clear(out);
     if (a === b) { out.append(el('span', { cls: 'same', text: 'No difference.' })); return; }
+    // Two JSON documents are compared pretty-printed, a member a line.
+    const pa = prettyJSON(a);
+    const pb = prettyJSON(b);
+    if (pa !== null && pb !== null) {
+      if (pa === pb) { out.append(el('span', { cls: 'same', text: 'The same JSON, formatted differently.' })); return; }
+      out.append(el('span', { cls: 'same', text: '(JSON, compared pretty-printed)' }));
+      a = pa;
+      b = pb;
+    }
     const ops = lineDiff(a.split('\n'), b.split('\n'));
     const keep = new Uint8Array(ops.length);
     ops.forEach((o, i) => { if (o[0] !== ' ') for (let j = Math.max(0, i - 3); j <= Math.min(ops.length - 1, i + 3); j++) keep[j] = 1; });

@@ -298,8 +298,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		if got := string(get(t, cli, "/cfg/app.json").Kvs[0].Value); got != edited {
 			t.Fatalf("stored %q, want %q", got, edited)
 		}
-		b.click("[data-mode=yaml]")
+		b.click("[data-mode=hex]")
+		b.waitJS("the hex view", `document.getElementById('d-value').textContent.startsWith('00000000  7b 22 6e 61')`)
 		b.click("[data-mode=auto]")
+		b.clickItem("/cfg/pod.yaml")
+		b.waitJS("the YAML viewer", `document.getElementById('d-kind').textContent.startsWith('YAML') && [...document.querySelectorAll('#d-value .tok-k')].map(s => s.textContent).join() === 'apiVersion,kind,metadata,name,labels,app' && document.querySelector('#d-value .tok-c').textContent === ' # the name'`)
+		b.clickItem("/cfg/app.json")
+		b.waitJS("the JSON viewer again", `document.getElementById('d-kind').textContent.startsWith('JSON')`)
 	})
 
 	t.Run("ConflictWhenAnotherClientChangedItFirst", func(t *testing.T) {
@@ -310,7 +315,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		theirs := strings.Replace(app, `"nginx:1.27"`, `"nginx:1.28"`, 1)
 		put(t, cli, "/cfg/app.json", theirs) // another client, after the page read the key
 		b.click("#save-btn")
-		b.waitJS("the conflict", `!document.getElementById('conflict').hidden`)
+		b.waitJS("the conflict", `!document.getElementById('conflict').hidden && document.getElementById('editor').hidden`)
 		if got := b.text("#conflict-theirs"); got != theirs {
 			t.Errorf("theirs shown as %q, want %q", got, theirs)
 		}
@@ -333,10 +338,11 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.t = t
 		b.click("#hist-btn")
 		b.waitJS("four versions", `document.querySelectorAll('#hist-table tbody tr').length === 4 && document.getElementById('hist-msg').textContent.includes('Complete history')`)
-		b.waitJS("a diff between the two newest", `document.querySelectorAll('#hist-diff .add').length === 1 && document.querySelectorAll('#hist-diff .del').length === 1`)
+		// JSON values are compared pretty-printed: one line per change.
+		b.waitJS("a diff between the two newest", `[...document.querySelectorAll('#hist-diff .add')].map(s => s.textContent).join('|') === '+   "replicas": 5,|+   "image": "nginx:1.27",' && document.querySelectorAll('#hist-diff .del').length === 2`)
 		// Diff from the first version to the newest.
 		b.click(`#hist-table tbody tr:last-child input[name=ha]`)
-		b.waitJS("the diff from version 1", `document.getElementById('hist-diff').textContent.includes('"replicas":3')`)
+		b.waitJS("the diff from version 1", `[...document.querySelectorAll('#hist-diff .del')].map(s => s.textContent).join('|') === '-   "replicas": 3,'`)
 		b.screenshot("history")
 	})
 
@@ -423,6 +429,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.waitJS("escapes marked", `document.querySelectorAll('#tree .esc').length === 3`)
 		b.clickItem(`/esc/<script>alert('key')</script>`)
 		b.waitJS("the HTML value as text", `document.getElementById('d-value').textContent.startsWith('<img src=x') && !document.querySelector('#detail img, #detail script')`)
+		b.screenshot("escaping")
 		b.clickItem(`/esc/nul\x00byte`)
 		b.waitJS("the NUL value as hex", `document.getElementById('d-kind').textContent === 'binary, 3 B' && document.getElementById('d-value').textContent.includes('61 00 62')`)
 		b.clickItem(`/esc/bad\xff\xfeutf8`)
@@ -432,7 +439,6 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.click("[data-mode=auto]")
 		b.clickItem("/esc/big")
 		b.waitJS("the 1 MiB value", `document.getElementById('d-value').textContent.length === 1048576 && document.getElementById('d-kind').textContent === 'text, 1.0 MiB'`)
-		b.screenshot("escaping")
 		if eval[bool](b, `document.querySelectorAll('img, #tree script, #detail script').length > 0`) {
 			t.Error("a key or value became an element")
 		}
