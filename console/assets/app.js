@@ -372,10 +372,16 @@
     renderCrumbs();
     $('list-info').textContent = 'loading…';
     const end = prefixEnd(S.prefix);
-    const [cnt] = await Promise.all([
-      api('kv/range', rangeReq(S.prefix, end, { count_only: true })),
-      loadMore(),
-    ]);
+    let cnt;
+    try {
+      [cnt] = await Promise.all([
+        api('kv/range', rangeReq(S.prefix, end, { count_only: true })),
+        loadMore(),
+      ]);
+    } catch (e) {
+      $('list-info').textContent = 'Cannot list these keys.';
+      throw e;
+    }
     const total = Number(cnt.count || 0);
     $('list-info').textContent = total + (total === 1 ? ' key' : ' keys') + (S.prefix.length ? ' under this prefix' : ' in total');
   }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -177,8 +178,13 @@ func (b *browser) text(sel string) string {
 	return eval[string](b, `document.querySelector(`+string(q)+`).textContent`)
 }
 
+// screenshot checks the layout holds at 1280×720 (nothing wider than
+// the window) and, with CAIRN_CONSOLE_SCREENSHOTS, saves the view.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 1280 {
+		b.t.Errorf("%s: the page is %dpx wide at a 1280px window", name, w)
+	}
 	if b.shots == "" {
 		return
 	}
@@ -190,6 +196,17 @@ func (b *browser) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// colorScheme makes the page see the system's preference as scheme.
+func (b *browser) colorScheme(scheme string) {
+	b.t.Helper()
+	_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+	})
+	if err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -262,6 +279,12 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.waitJS("the first page of folders", `document.querySelectorAll('#tree li[data-kind=folder]').length === 100 && !document.getElementById('more').hidden`)
 		b.waitJS("the folder counts", `[...document.querySelectorAll('#tree .count')].every(c => c.textContent === '80')`)
 		b.screenshot("keys")
+		// Dark and light follow the system.
+		b.colorScheme("dark")
+		b.waitJS("the dark theme", `getComputedStyle(document.body).backgroundColor === 'rgb(21, 24, 30)'`)
+		b.screenshot("keys-dark")
+		b.colorScheme("light")
+		b.waitJS("the light theme", `getComputedStyle(document.body).backgroundColor === 'rgb(255, 255, 255)'`)
 		b.click("#more")
 		b.waitJS("every folder", `document.querySelectorAll('#tree li[data-kind=folder]').length === 125`)
 		t.Logf("10,000 keys: root to the last of 125 folders in %v", time.Since(start))
@@ -515,6 +538,63 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.waitJS("the key", `document.getElementById('d-version').textContent === '4'`)
 		b.click("#hist-btn")
 		b.waitJS("the compaction message", `document.getElementById('hist-msg').textContent.includes('compacted') && document.querySelectorAll('#hist-table tbody tr').length === 1`)
+		b.noDialogs()
+	})
+
+	// Last, as it turns auth on for good: the page logs in, keeps the
+	// token in the tab (no cookie) and gets the user's permissions.
+	t.Run("LogInWithAuthOn", func(t *testing.T) {
+		b.t = t
+		for _, step := range []func() error{
+			func() error { _, err := cli.RoleAdd(ctx, "root"); return err },
+			func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+			func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+			func() error { _, err := cli.RoleAdd(ctx, "cfgreader"); return err },
+			func() error {
+				_, err := cli.RoleGrantPermission(ctx, "cfgreader", "/cfg/", clientv3.GetPrefixRangeEnd("/cfg/"), clientv3.PermissionType(clientv3.PermRead))
+				return err
+			},
+			func() error { _, err := cli.UserAdd(ctx, "bob", "bobpw"); return err },
+			func() error { _, err := cli.UserGrantRole(ctx, "bob", "cfgreader"); return err },
+			func() error { _, err := cli.AuthEnable(ctx); return err },
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.SetCredentials("root", "rootpw")
+		b.do(chromedp.Navigate(ui))
+		b.waitJS("the login dialog", `document.getElementById('login').open`)
+		b.setValue("#login-user", "bob")
+		b.setValue("#login-pass", "wrong")
+		b.click("#login-ok")
+		b.waitJS("the refusal", `document.getElementById('login').open && document.getElementById('login-msg').textContent.includes('authentication failed')`)
+		b.setValue("#login-pass", "bobpw")
+		b.screenshot("login")
+		b.click("#login-ok")
+		// bob may read /cfg/ only: the whole-store listing is refused.
+		b.waitJS("the permission error", `!document.getElementById('login').open && document.getElementById('error').textContent.includes('permission denied')`)
+		if got := b.text("#whoami"); got != "user bob" {
+			t.Errorf("whoami %q", got)
+		}
+		if tok := eval[string](b, `sessionStorage.getItem('cairn.token') || ''`); tok == "" {
+			t.Error("no token in sessionStorage")
+		}
+		if ck := eval[string](b, `document.cookie`); ck != "" {
+			t.Errorf("the page has cookies: %q", ck)
+		}
+		b.click("#error")
+		b.typeInto("#search", "/cfg/")
+		b.waitJS("bob's keys", `document.getElementById('list-info').textContent.startsWith('2 keys')`)
+		b.clickItem("/cfg/app.json")
+		b.waitJS("the value", `document.getElementById('d-kind').textContent.startsWith('JSON')`)
+		b.click("#edit-btn")
+		b.setValue("#edit-text", `{"by":"bob"}`)
+		b.click("#save-btn")
+		b.waitJS("the write refused", `!document.getElementById('error').hidden && document.getElementById('error').textContent.includes('permission denied')`)
+		if got := string(get(t, c.Client(t), "/cfg/app.json").Kvs[0].Value); strings.Contains(got, "bob") {
+			t.Fatalf("bob wrote %q", got)
+		}
 		b.noDialogs()
 	})
 }
