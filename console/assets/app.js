@@ -305,7 +305,8 @@
     clusterTimer = null;
     if (name === 'cluster') {
       run(loadCluster);
-      clusterTimer = setInterval(() => run(loadCluster), 2000);
+      loadCharts();
+      clusterTimer = setInterval(() => { run(loadCluster); loadCharts(); }, 2000);
     } else if (name === 'leases') run(loadLeases);
     else if (name === 'access') run(loadAccess);
   }
@@ -1097,7 +1098,7 @@
 
   async function loadCluster() {
     const ml = await api('cluster/member/list', {});
-    const members = ml.members || [];
+    const members = (ml.members || []).sort((a, b) => (a.name || '').localeCompare(b.name || '') || (a.ID < b.ID ? -1 : 1));
     const statuses = await Promise.all(members.map(async (m) => {
       try { return { ok: true, s: await post('/ui/api/status?member=' + encodeURIComponent(m.ID), {}) }; }
       catch (e) { if (needsLogin(e)) throw e; return { ok: false, err: e.message }; }
@@ -1134,6 +1135,94 @@
     $('cluster-updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   }
   $('cluster-refresh').addEventListener('click', () => run(loadCluster));
+
+  // ---- live charts ---------------------------------------------------
+
+  // parseMetrics reads Prometheus' text format: name → [{labels, value}].
+  function parseMetrics(text) {
+    const m = new Map();
+    for (const line of text.split('\n')) {
+      if (!line || line[0] === '#') continue;
+      const r = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+      if (!r) continue;
+      const labels = {};
+      if (r[3]) for (const kv of r[3].matchAll(/(\w+)="((?:\\.|[^"\\])*)"/g)) labels[kv[1]] = kv[2];
+      if (!m.has(r[1])) m.set(r[1], []);
+      m.get(r[1]).push({ labels, value: Number(r[4]) });
+    }
+    return m;
+  }
+  const sum = (m, name) => (m.get(name) || []).reduce((a, x) => a + x.value, 0);
+  // quantile is q of the histogram's observations between two scrapes.
+  function quantile(prev, cur, name, q) {
+    const bucket = (m) => {
+      const b = new Map();
+      for (const x of m.get(name + '_bucket') || []) b.set(x.labels.le, (b.get(x.labels.le) || 0) + x.value);
+      return b;
+    };
+    const a = bucket(prev);
+    const b = bucket(cur);
+    const les = [...b.keys()].sort((x, y) => (x === '+Inf' ? Infinity : Number(x)) - (y === '+Inf' ? Infinity : Number(y)));
+    const total = (b.get('+Inf') || 0) - (a.get('+Inf') || 0);
+    if (total <= 0) return null;
+    for (const le of les) if ((b.get(le) || 0) - (a.get(le) || 0) >= q * total) return le === '+Inf' ? Infinity : Number(le);
+    return null;
+  }
+  const C = { prev: null, prevT: 0, series: { writes: [], reads: [], fsync: [], db: [] } };
+  async function loadCharts() {
+    let text;
+    try {
+      const r = await fetch('/metrics', { credentials: 'omit', cache: 'no-store' });
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      text = await r.text();
+    } catch (e) {
+      $('charts-msg').textContent = 'No metrics from this member (' + e.message + ').';
+      return;
+    }
+    const cur = parseMetrics(text);
+    const now = performance.now();
+    if (C.prev) {
+      const dt = (now - C.prevT) / 1000;
+      const w = (sum(cur, 'etcd_mvcc_put_total') + sum(cur, 'etcd_mvcc_delete_total') + sum(cur, 'etcd_mvcc_txn_total')) -
+        (sum(C.prev, 'etcd_mvcc_put_total') + sum(C.prev, 'etcd_mvcc_delete_total') + sum(C.prev, 'etcd_mvcc_txn_total'));
+      const rd = sum(cur, 'etcd_mvcc_range_total') - sum(C.prev, 'etcd_mvcc_range_total');
+      push('writes', Math.max(0, w / dt), (v) => v.toFixed(1));
+      push('reads', Math.max(0, rd / dt), (v) => v.toFixed(1));
+      const p99 = quantile(C.prev, cur, 'etcd_disk_wal_fsync_duration_seconds', 0.99);
+      push('fsync', p99 === null ? 0 : p99, (v) => (p99 === null ? 'no fsync' : p99 === Infinity ? '> max bucket' : (v * 1000).toFixed(1) + ' ms'));
+    }
+    push('db', sum(cur, 'etcd_mvcc_db_total_size_in_bytes'), human);
+    C.prev = cur;
+    C.prevT = now;
+    $('charts-msg').textContent = '';
+  }
+  function push(name, v, fmt) {
+    const s = C.series[name];
+    s.push(v === Infinity ? 0 : v);
+    if (s.length > 60) s.shift();
+    $('c-' + name).textContent = fmt(v);
+    draw($('ch-' + name), s);
+  }
+  function draw(cv, s) {
+    const g = cv.getContext('2d');
+    const css = getComputedStyle(document.documentElement);
+    const w = cv.width;
+    const h = cv.height;
+    g.clearRect(0, 0, w, h);
+    g.strokeStyle = css.getPropertyValue('--line').trim();
+    g.beginPath(); g.moveTo(0, h - 0.5); g.lineTo(w, h - 0.5); g.stroke();
+    if (s.length < 2) return;
+    const max = Math.max(...s) || 1;
+    g.strokeStyle = css.getPropertyValue('--accent').trim();
+    g.lineWidth = 1.5;
+    g.beginPath();
+    s.forEach((v, i) => {
+      const x = (i / (s.length - 1)) * w;
+      const y = h - 2 - (v / max) * (h - 6);
+      if (i) g.lineTo(x, y); else g.moveTo(x, y);
+    });
+    g.stroke();
+  }
 
   // ---- leases --------------------------------------------------------
 

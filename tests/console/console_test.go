@@ -518,6 +518,19 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.click("#tab-cluster")
 		b.waitJS("three healthy members and a leader", `document.querySelectorAll('#members tr[data-health=healthy]').length === 3 && [...document.querySelectorAll('#members td')].filter(td => td.textContent === 'leader').length === 1`)
 		b.waitJS("no alarms", `document.getElementById('alarms').textContent === 'No alarms.'`)
+		// Writes for the live charts: a bounded loop of puts.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < 400; i++ {
+				if _, err := cli.Put(ctx, fmt.Sprintf("/load/k%d", i%20), "x"); err != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		b.waitJS("the live charts", `Number(document.getElementById('c-writes').textContent) > 5 && document.getElementById('c-db').textContent.endsWith('MiB') && /ms$/.test(document.getElementById('c-fsync').textContent)`)
+		<-done
 		b.screenshot("cluster")
 		victim := c.Members[2]
 		id := victim.ID()
