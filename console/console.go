@@ -6,7 +6,7 @@
 // through the public grpc-gateway JSON API under /v3/ (and its streaming
 // /v3/watch), called by the browser with the user's token, so it can do
 // nothing a client could not and auth applies to it exactly as to any
-// client. This package must never reach the store, the raft node or the
+// client. (Its live charts also read the member's public /metrics.) This package must never reach the store, the raft node or the
 // auth store in any other way, and must never hold authority in cookies:
 // the page logs in with /v3/auth/authenticate and keeps the token in the
 // tab (memory and sessionStorage), sending it in the Authorization header,

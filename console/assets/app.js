@@ -1101,7 +1101,7 @@
     const members = (ml.members || []).sort((a, b) => (a.name || '').localeCompare(b.name || '') || (a.ID < b.ID ? -1 : 1));
     const statuses = await Promise.all(members.map(async (m) => {
       try { return { ok: true, s: await post('/ui/api/status?member=' + encodeURIComponent(m.ID), {}) }; }
-      catch (e) { if (needsLogin(e)) throw e; return { ok: false, err: e.message }; }
+      catch (e) { return { ok: false, err: e.message }; }
     }));
     let leader = '';
     for (const st of statuses) if (st.ok && st.s.leader && st.s.leader !== '0') leader = st.s.leader;

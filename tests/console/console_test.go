@@ -608,6 +608,10 @@ func TestConsoleInABrowser(t *testing.T) {
 		if got := string(get(t, c.Client(t), "/cfg/app.json").Kvs[0].Value); strings.Contains(got, "bob") {
 			t.Fatalf("bob wrote %q", got)
 		}
+		// The status relay carries bob's token to the other members.
+		b.click("#error")
+		b.click("#tab-cluster")
+		b.waitJS("the cluster as bob", `document.querySelectorAll('#members tr[data-health=healthy]').length === 2 && document.querySelectorAll('#members tr[data-health=unreachable]').length === 1 && !document.getElementById('login').open`)
 		b.noDialogs()
 	})
 }
