@@ -324,6 +324,9 @@ func start(cfg *Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("server: audit log: %w", err)
 	}
 	s.registerMetrics()
+	if cfg.ConsoleOn() && cfg.EnableGRPCGateway {
+		lg.Info("serving the web console at /ui/", "listen-client-urls", urlStrings(cfg.ListenClientURLs), "listen-client-http-urls", urlStrings(cfg.ListenClientHTTPURLs))
+	}
 	s.api = api.NewServer(s, api.Options{
 		Audit:           s.audit,
 		Metrics:         s.metrics,
