@@ -875,6 +875,13 @@
       addHistRow(kv, H.versions.length - 1);
       n++;
       H.next = Number(kv.mod_revision) - 1;
+      if (Number(kv.version) === 1) {
+        // Its creation: before it the key did not exist (an earlier life
+        // ended with a delete, and ranges do not see past it).
+        msg.textContent = 'Complete history: ' + H.versions.length + (H.versions.length === 1 ? ' version' : ' versions') + ' since the key was created at revision ' + kv.create_revision + '.';
+        H.next = 0;
+        break;
+      }
     }
     if (H.next > 0) msg.textContent = H.versions.length + ' versions so far.';
     $('hist-more').hidden = !(H.next > 0);
@@ -892,10 +899,7 @@
     const prev = el('td', { cls: 'val' }, show(v, 120));
     const rA = el('input', { type: 'radio', name: 'ha', value: String(i), 'aria-label': 'diff from revision ' + kv.mod_revision, on: { change: histDiff } });
     const rB = el('input', { type: 'radio', name: 'hb', value: String(i), 'aria-label': 'diff to revision ' + kv.mod_revision, on: { change: histDiff } });
-    let note = '';
-    const older = H.versions[i + 1];
-    if (Number(kv.version) === 1 && i > 0) note = ' (created)';
-    if (older && Number(older.mod_revision) < Number(kv.create_revision) - 1) note = ' (re-created)';
+    const note = Number(kv.version) === 1 ? ' (created)' : '';
     $('hist-table').tBodies[0].append(el('tr', { data: { rev: kv.mod_revision } },
       el('td', {}, rA), el('td', {}, rB),
       el('td', { cls: 'mono', text: kv.mod_revision }), el('td', { cls: 'mono', text: kv.version + note }),
