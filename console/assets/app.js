@@ -1296,7 +1296,14 @@
         const k = unb64(p.key);
         const e = unb64(p.range_end);
         const what = !e.length ? 'key ' : isNoEnd(e) ? 'from ' : bytesEqual(e, prefixEnd(k)) ? 'prefix ' : 'range from ';
-        perms.append(el('div', {}, (p.permType || 'READ') + ' ' + what, el('span', { cls: 'mono' }, show(k, 200))));
+        perms.append(el('div', {}, (p.permType || 'READ') + ' ' + what, el('span', { cls: 'mono' }, show(k, 200)), ' ',
+          el('button', { type: 'button', cls: 'danger', 'aria-label': 'revoke this permission from ' + r, text: '×', on: { click: () => run(async () => {
+            if (!(await confirmDialog('Revoke permission?', 'Revoke ' + (p.permType || 'READ') + ' on ' + what + showStr(k, 200) + ' from role ' + r + '?', 'Revoke'))) return;
+            const req = { role: r, key: p.key || '' };
+            if (p.range_end) req.range_end = p.range_end;
+            await api('auth/role/revoke', req);
+            await loadAccess();
+          }) } })));
       }
       rb.append(el('tr', {}, el('td', { cls: 'mono', text: r }), perms));
     });

@@ -127,7 +127,7 @@ func eval[T any](b *browser, expr string) T {
 // waitJS polls a JavaScript expression until it is true.
 func (b *browser) waitJS(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
@@ -268,6 +268,26 @@ func TestConsoleInABrowser(t *testing.T) {
 	const app = `{"name":"web","replicas":3,"image":"nginx:1.27","env":{"DEBUG":false,"LEVEL":"info"},"ports":[80,443]}`
 	firstRev := put(t, cli, "/cfg/app.json", app)
 	put(t, cli, "/cfg/pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web # the name\n  labels:\n    app: web\n")
+
+	t.Run("PageHelpers", func(t *testing.T) {
+		b.t = t
+		b.do(chromedp.Navigate(ui))
+		b.waitJS("the page", `window.cairnConsole`)
+		for expr, want := range map[string]string{
+			`cairnConsole.detect('{"a": 1}')`:          "json",
+			`cairnConsole.detect('[1, 2]')`:            "json",
+			`cairnConsole.detect('a: 1\nb:\n  - c\n')`: "yaml",
+			`cairnConsole.detect('hello world')`:       "text",
+			`cairnConsole.detect('{not json')`:         "text",
+			`cairnConsole.detect('a\u0000b')`:          "binary",
+			`cairnConsole.lineDiff('a b c d'.split(' '), 'a x c d e'.split(' ')).map(o => o.join('')).join(',')`: " a,-b,+x, c, d,+e",
+			`cairnConsole.b64(cairnConsole.unb64('AP8Q'))`:                                                       "AP8Q",
+		} {
+			if got := eval[string](b, expr); got != want {
+				t.Errorf("%s = %q, want %q", expr, got, want)
+			}
+		}
+	})
 
 	t.Run("BrowseTreeOf10000Keys", func(t *testing.T) {
 		b.t = t
@@ -511,6 +531,14 @@ func TestConsoleInABrowser(t *testing.T) {
 		if err != nil || len(ur.Roles) != 1 || ur.Roles[0] != "reader" {
 			t.Fatalf("alice: %v %v", ur, err)
 		}
+		// Revoke the permission again, after the confirmation.
+		eval[bool](b, `[...document.querySelectorAll('#roles tr')].find(r => r.textContent.includes('READ prefix /cfg/')).querySelector('button').click(), true`)
+		b.waitJS("the confirmation", `document.getElementById('confirm').open && document.getElementById('confirm-text').textContent.includes('from role reader')`)
+		b.click("#confirm-ok")
+		b.waitJS("the permission gone", `![...document.querySelectorAll('#roles tr')].some(r => r.textContent.includes('READ prefix'))`)
+		if rr, err := cli.RoleGet(ctx, "reader"); err != nil || len(rr.Perm) != 0 {
+			t.Fatalf("reader: %v %v", rr, err)
+		}
 	})
 
 	t.Run("MemberGoesUnhealthyWhenKilled", func(t *testing.T) {
@@ -518,11 +546,18 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.click("#tab-cluster")
 		b.waitJS("three healthy members and a leader", `document.querySelectorAll('#members tr[data-health=healthy]').length === 3 && [...document.querySelectorAll('#members td')].filter(td => td.textContent === 'leader').length === 1`)
 		b.waitJS("no alarms", `document.getElementById('alarms').textContent === 'No alarms.'`)
-		// Writes for the live charts: a bounded loop of puts.
-		done := make(chan struct{})
+		// Writes for the live charts: puts until the charts show them
+		// (at most 2,000, or 25 seconds).
+		stop, done := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(done)
-			for i := 0; i < 400; i++ {
+			end := time.Now().Add(25 * time.Second)
+			for i := 0; i < 2000 && time.Now().Before(end); i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				if _, err := cli.Put(ctx, fmt.Sprintf("/load/k%d", i%20), "x"); err != nil {
 					return
 				}
@@ -530,6 +565,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			}
 		}()
 		b.waitJS("the live charts", `Number(document.getElementById('c-writes').textContent) > 5 && document.getElementById('c-db').textContent.endsWith('MiB') && /ms$/.test(document.getElementById('c-fsync').textContent)`)
+		close(stop)
 		<-done
 		b.screenshot("cluster")
 		victim := c.Members[2]
