@@ -67,7 +67,7 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 		}
 	}
 	mux.Handle("/v3/", gwmux)
-	s.consoleHandler(mux, loopback)
+	s.consoleHandler(mux)
 	s.versionHandler(mux)
 	s.healthHandlers(mux)
 	s.metricsHandler(mux)

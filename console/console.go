@@ -15,11 +15,12 @@
 //
 // The one thing the handler does besides serving files is a read-only
 // relay, POST /ui/api/status?member=ID: it forwards the browser's request
-// (and Authorization header) to /v3/maintenance/status on the client URL of
-// a member of the cluster's member list, because the page's
-// Content-Security-Policy (connect-src 'self') keeps the browser from
-// asking the other members itself. It reaches only URLs that the member
-// list names and only that gateway endpoint.
+// (and Authorization header: Status needs a user when auth is on) to
+// /v3/maintenance/status on the client URL of a member of the cluster's
+// member list, because the page's Content-Security-Policy (connect-src
+// 'self') keeps the browser from asking the other members itself. It
+// reaches only URLs that the member list names and only that gateway
+// endpoint, and over https only members whose certificate verifies.
 //
 // Every response carries a strict Content-Security-Policy (scripts only
 // from the page's own files: no inline script, no eval), nosniff,
@@ -55,9 +56,11 @@ type Options struct {
 	// member ID (from the member list), for the status relay. Nil turns
 	// the relay off.
 	Members func() map[uint64][]string
-	// TLS is the client configuration used to reach an https client URL
-	// (the member's own loopback configuration); nil for plaintext. Its
-	// ServerName is replaced by each URL's host.
+	// TLS is the client configuration used to reach an https client URL:
+	// the member's client certificate, verifying the other member's
+	// certificate (a token must not go to a server nobody checked). Nil:
+	// Go's defaults (system roots). Its ServerName is replaced by each
+	// URL's host.
 	TLS *tls.Config
 	// Timeout bounds one relayed status request (default 3 s).
 	Timeout time.Duration

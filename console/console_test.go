@@ -184,3 +184,31 @@ func TestStatusRelay(t *testing.T) {
 		t.Errorf("relay without Members: %d", rec.Code)
 	}
 }
+
+// TestStatusRelayVerifiesTLS: over https the relay checks the member's
+// certificate before it sends the token.
+func TestStatusRelayVerifiesTLS(t *testing.T) {
+	var gotAuth string
+	member := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotAuth = r.Header.Get("Authorization")
+		io.WriteString(w, `{"version":"3.7.0"}`)
+	}))
+	defer member.Close()
+	members := func() map[uint64][]string { return map[uint64][]string{1: {member.URL}} }
+	post := func(h http.Handler) int {
+		req := httptest.NewRequest(http.MethodPost, "/ui/api/status?member=1", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "tok")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	// Not trusted (Go's system roots): refused before anything is sent.
+	if code := post(Handler(Options{Members: members})); code != http.StatusBadGateway || gotAuth != "" {
+		t.Fatalf("untrusted member: %d, token sent %q", code, gotAuth)
+	}
+	// Trusted: relayed, with the token.
+	trusting := member.Client().Transport.(*http.Transport).TLSClientConfig
+	if code := post(Handler(Options{Members: members, TLS: trusting})); code != http.StatusOK || gotAuth != "tok" {
+		t.Fatalf("trusted member: %d, token %q", code, gotAuth)
+	}
+}

@@ -340,6 +340,7 @@ func start(cfg *Config) (_ *Server, err error) {
 		ClientCertAuth:         cfg.ClientTLS != nil && cfg.ClientTLS.ClientCertAuth,
 		DisableGateway:         !cfg.EnableGRPCGateway,
 		Console:                cfg.ConsoleOn(),
+		ConsoleTLS:             clientDialTLS(clientTLS),
 		MaxConcurrentStreams:   cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:       cfg.GRPCKeepAliveMinTime,
 		KeepaliveInterval:      cfg.GRPCKeepAliveInterval,

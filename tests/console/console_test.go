@@ -136,7 +136,7 @@ func (b *browser) waitJS(what, expr string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			state, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.getElementById('error').hidden ? '' : 'error bar: ' + document.getElementById('error').textContent`))
+			state, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`(document.getElementById('error').hidden ? '' : 'error bar: ' + document.getElementById('error').textContent + '\n') + 'view: ' + document.querySelector('.view:not([hidden])').innerText.slice(0, 3000)`))
 			b.t.Fatalf("timed out waiting for %s (%s; err %v) %s", what, expr, err, state)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -644,7 +644,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		if got := string(get(t, c.Client(t), "/cfg/app.json").Kvs[0].Value); strings.Contains(got, "bob") {
 			t.Fatalf("bob wrote %q", got)
 		}
-		// The status relay carries bob's token to the other members.
+		// The cluster view as bob: the status relay carries bob's token.
 		b.click("#error")
 		b.click("#tab-cluster")
 		b.waitJS("the cluster as bob", `document.querySelectorAll('#members tr[data-health=healthy]').length === 2 && document.querySelectorAll('#members tr[data-health=unreachable]').length === 1 && !document.getElementById('login').open`)
