@@ -422,6 +422,50 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("CreateAndDeleteAKey", func(t *testing.T) {
+		b.t = t
+		b.typeInto("#search", "/new/")
+		b.waitJS("an empty prefix", `document.getElementById('list-info').textContent.startsWith('0 keys')`)
+		b.click("#new-key")
+		b.waitJS("the create dialog", `document.getElementById('create').open && document.getElementById('create-key').value === '/new/'`)
+		b.setValue("#create-key", "/new/one")
+		b.setValue("#create-value", "first")
+		b.click("#create-ok")
+		b.waitJS("the new key open", `!document.getElementById('create').open && document.getElementById('d-key').textContent === '/new/one' && document.getElementById('d-value').textContent === 'first'`)
+		if got := string(get(t, cli, "/new/one").Kvs[0].Value); got != "first" {
+			t.Fatalf("created %q", got)
+		}
+		// Creating it again writes nothing.
+		b.click("#new-key")
+		b.setValue("#create-key", "/new/one")
+		b.setValue("#create-value", "second")
+		b.click("#create-ok")
+		b.waitJS("the refusal", `document.getElementById('create').open && document.getElementById('create-msg').textContent.includes('already exists')`)
+		b.click("#create-cancel")
+		if got := string(get(t, cli, "/new/one").Kvs[0].Value); got != "first" {
+			t.Fatalf("the second create wrote %q", got)
+		}
+		// A delete of a key changed meanwhile is refused...
+		put(t, cli, "/new/one", "changed")
+		b.click("#del-btn")
+		b.waitJS("the confirmation", `document.getElementById('confirm').open && document.getElementById('confirm-text').textContent.includes('/new/one')`)
+		b.click("#confirm-ok")
+		b.waitJS("the conflict", `!document.getElementById('conflict').hidden && document.getElementById('conflict-theirs').textContent === 'changed'`)
+		if n := len(get(t, cli, "/new/one").Kvs); n != 1 {
+			t.Fatal("the changed key was deleted")
+		}
+		// ...and goes through once the page has seen the change.
+		b.click("#reload-btn")
+		b.waitJS("the reload", `document.getElementById('d-value').textContent === 'changed'`)
+		b.click("#del-btn")
+		b.waitJS("the confirmation", `document.getElementById('confirm').open`)
+		b.click("#confirm-ok")
+		b.waitJS("the deletion", `document.getElementById('d-note').textContent.startsWith('Deleted at revision') && document.getElementById('list-info').textContent.startsWith('0 keys')`)
+		if n := len(get(t, cli, "/new/one").Kvs); n != 0 {
+			t.Fatal("the key survived")
+		}
+	})
+
 	t.Run("WatchEventsWhileAnotherClientWrites", func(t *testing.T) {
 		b.t = t
 		b.click("#tab-watch")
