@@ -415,18 +415,48 @@
     return run(async () => { await reloadTree(); focusItem(0); });
   }
 
+  // scanFrom returns the first keys (keys only, at most FETCH) of
+  // [from, end), and whether more may follow. A range's response counts
+  // every key of its span (etcd's RangeResponse.count, even with a
+  // limit), so asking for [from, end) at every step would cost as much as
+  // all the keys after `from`, each time. It asks instead for small
+  // windows after `from` first: the keys sharing all of it, then all but
+  // its last 1, 2, 3, 4, 6, 8… bytes, four windows to a read-only Txn (one
+  // round trip), and for the whole span only when they are all empty; so
+  // a step costs about as much as the keys near `from`.
+  async function scanFrom(from, end, floor) {
+    const L = from.length;
+    const windows = [];
+    for (let d = 0; L - d > floor; d = d < 4 ? d + 1 : Math.ceil(d * 1.4)) {
+      const wEnd = prefixEnd(from.subarray(0, L - d));
+      if (isNoEnd(wEnd) || (!isNoEnd(end) && compare(wEnd, end) >= 0)) break;
+      if (!windows.length || compare(wEnd, windows[windows.length - 1]) !== 0) windows.push(wEnd);
+    }
+    windows.push(end);
+    for (let g = 0; g < windows.length; g += 4) {
+      const group = windows.slice(g, g + 4);
+      const r = await api('kv/txn', { success: group.map((w) => ({ request_range: rangeReq(from, w, { keys_only: true, limit: String(FETCH) }) })) });
+      for (let i = 0; i < group.length; i++) {
+        const rr = (r.responses && r.responses[i] && r.responses[i].response_range) || {};
+        const whole = g + i === windows.length - 1;
+        if ((rr.kvs && rr.kvs.length) || whole) return { kvs: rr.kvs || [], more: whole ? !!rr.more : true };
+      }
+    }
+    return { kvs: [], more: false };
+  }
+
   // loadMore lists the next PAGE entries under S.prefix from S.cursor: a
   // folder (the keys sharing the next segment up to a separator) is one
-  // entry, and the listing jumps over its keys with the next range
-  // request, so a page costs a few small keys-only requests however many
-  // keys there are.
+  // entry, and the listing jumps over its keys to the next one (scanFrom
+  // from the folder's end), so a page costs a few small keys-only
+  // requests however many keys there are.
   async function loadMore() {
     const end = prefixEnd(S.prefix);
     const folders = [];
     const gen = S.gen;
     let added = 0;
     while (added < PAGE && S.cursor) {
-      const resp = await api('kv/range', rangeReq(S.cursor, end, { keys_only: true, limit: String(FETCH) }));
+      const resp = await scanFrom(S.cursor, end, S.prefix.length);
       if (gen !== S.gen) return; // another listing started meanwhile
       const kvs = resp.kvs || [];
       if (!kvs.length) { S.cursor = null; break; }
