@@ -367,7 +367,7 @@
   $('more').addEventListener('click', () => run(loadMore));
 
   async function reloadTree() {
-    S.gen = (S.gen || 0) + 1;
+    const gen = (S.gen = (S.gen || 0) + 1);
     clear(tree);
     S.cursor = S.prefix;
     renderCrumbs();
@@ -380,9 +380,11 @@
         loadMore(),
       ]);
     } catch (e) {
+      if (gen !== S.gen) return;
       $('list-info').textContent = 'Cannot list these keys.';
       throw e;
     }
+    if (gen !== S.gen) return; // a newer listing owns the page
     const total = Number(cnt.count || 0);
     $('list-info').textContent = total + (total === 1 ? ' key' : ' keys') + (S.prefix.length ? ' under this prefix' : ' in total');
   }
@@ -580,7 +582,9 @@
   // ---- key detail ----------------------------------------------------
 
   async function openKey(k) {
+    const seq = (S.openSeq = (S.openSeq || 0) + 1);
     const r = await api('kv/range', rangeReq(k));
+    if (seq !== S.openSeq) return; // another key was opened meanwhile
     const kv = r.kvs && r.kvs[0];
     $('detail-empty').hidden = true;
     $('detail-body').hidden = false;
