@@ -306,7 +306,13 @@
     if (name === 'cluster') {
       run(loadCluster);
       loadCharts();
-      clusterTimer = setInterval(() => { run(loadCluster); loadCharts(); }, 2000);
+      clusterTimer = setInterval(() => {
+        // A member that does not answer holds a refresh up to the relay's
+        // timeout: never pile refreshes up behind it.
+        if (S.clusterBusy) return;
+        S.clusterBusy = true;
+        Promise.all([run(loadCluster), loadCharts()]).finally(() => { S.clusterBusy = false; });
+      }, 2000);
     } else if (name === 'leases') run(loadLeases);
     else if (name === 'access') run(loadAccess);
   }
@@ -366,7 +372,9 @@
   });
   $('more').addEventListener('click', () => run(loadMore));
 
-  async function reloadTree() {
+  // reloadTree lists S.prefix from its start; with focus, the first entry
+  // takes the keyboard focus as soon as the page is shown.
+  async function reloadTree(focus) {
     const gen = (S.gen = (S.gen || 0) + 1);
     clear(tree);
     S.cursor = S.prefix;
@@ -375,10 +383,11 @@
     const end = prefixEnd(S.prefix);
     let cnt;
     try {
-      [cnt] = await Promise.all([
-        api('kv/range', rangeReq(S.prefix, end, { count_only: true })),
-        loadMore(),
-      ]);
+      const counting = api('kv/range', rangeReq(S.prefix, end, { count_only: true }));
+      counting.catch(() => {}); // reported below, once the listing is done
+      await loadMore();
+      if (focus && gen === S.gen) focusItem(0);
+      cnt = await counting;
     } catch (e) {
       if (gen !== S.gen) return;
       $('list-info').textContent = 'Cannot list these keys.';
@@ -414,7 +423,7 @@
     S.prefix = prefix;
     S.flat = false;
     $('search').value = '';
-    return run(async () => { await reloadTree(); focusItem(0); });
+    return run(() => reloadTree(true));
   }
 
   // scanFrom returns the first keys (keys only, at most FETCH) of

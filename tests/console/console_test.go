@@ -311,11 +311,11 @@ func TestConsoleInABrowser(t *testing.T) {
 		// Keyboard: Home, down twice, Enter opens dir-002/, End and Enter
 		// open its last key, Left goes back up.
 		b.do(chromedp.Focus(chromedp.CSS("#tree")), chromedp.KeyEvent(kb.Home), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.ArrowDown), chromedp.KeyEvent(kb.Enter))
-		b.waitJS("dir-002 by keyboard", `document.getElementById('crumbs').textContent.includes('dir-002') && document.querySelectorAll('#tree li[data-kind=key]').length === 80`)
+		b.waitJS("dir-002 by keyboard", `document.getElementById('crumbs').textContent.includes('dir-002') && document.querySelectorAll('#tree li[data-kind=key]').length === 80 && document.activeElement === document.querySelector('#tree li')`)
 		b.do(chromedp.KeyEvent(kb.End), chromedp.KeyEvent(kb.Enter))
 		b.waitJS("the last key by keyboard", `document.getElementById('d-key').textContent === '/tree/dir-002/key-079' && document.getElementById('d-value').textContent === 'value 2/79'`)
 		b.do(chromedp.KeyEvent(kb.ArrowLeft))
-		b.waitJS("back up by keyboard", `document.querySelectorAll('#tree li[data-kind=folder]').length === 100`)
+		b.waitJS("back up by keyboard", `document.querySelectorAll('#tree li[data-kind=folder]').length === 100 && document.activeElement === document.querySelector('#tree li')`)
 		// Prefix search: a flat list.
 		b.typeInto("#search", "/tree/dir-124")
 		b.waitJS("the search results", `document.getElementById('list-info').textContent.startsWith('80 keys') && document.querySelectorAll('#tree li[data-kind=key]').length === 80`)
@@ -612,11 +612,23 @@ func TestConsoleInABrowser(t *testing.T) {
 		close(stop)
 		<-done
 		b.screenshot("cluster")
+		// A learner that never started: its role, and no status.
+		lr, err := cli.MemberAddAsLearner(ctx, []string{"http://127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := fmt.Sprintf(`document.querySelector('#members tr[data-member="%d"]')`, lr.Member.ID)
+		b.waitJS("the learner", row+`?.cells[2].textContent === 'learner' && `+row+`.cells[0].textContent === '(not started)' && `+row+`.dataset.health === 'unreachable'`)
+		if _, err := cli.MemberRemove(ctx, lr.Member.ID); err != nil {
+			t.Fatal(err)
+		}
+		b.waitJS("the learner gone", `!`+row)
 		victim := c.Members[2]
 		id := victim.ID()
 		victim.Kill()
 		b.waitJS("the killed member unreachable", fmt.Sprintf(`document.querySelector('#members tr[data-member="%d"]')?.dataset.health === 'unreachable' && document.querySelectorAll('#members tr[data-health=healthy]').length === 2`, id))
 		b.screenshot("cluster-unhealthy")
+
 	})
 
 	t.Run("HistoryStopsAtCompaction", func(t *testing.T) {
