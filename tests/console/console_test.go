@@ -160,14 +160,9 @@ func treeItem(name string) string {
 	return `[...document.querySelectorAll('#tree li[role=treeitem]')].find(li => li.querySelector('.name').textContent === ` + string(q) + `)`
 }
 
+// setValue replaces an input's text with v and fires its input and
+// change events, as typing does.
 func (b *browser) setValue(sel, v string) {
-	b.t.Helper()
-	b.do(chromedp.SetValue(chromedp.CSS(sel), v))
-}
-
-// typeInto replaces an input's text with v and fires its input event,
-// as typing does.
-func (b *browser) typeInto(sel, v string) {
 	b.t.Helper()
 	b.do(chromedp.SetValue(chromedp.CSS(sel), v))
 }
@@ -317,13 +312,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.do(chromedp.KeyEvent(kb.ArrowLeft))
 		b.waitJS("back up by keyboard", `document.querySelectorAll('#tree li[data-kind=folder]').length === 100 && document.activeElement === document.querySelector('#tree li')`)
 		// Prefix search: a flat list.
-		b.typeInto("#search", "/tree/dir-124")
+		b.setValue("#search", "/tree/dir-124")
 		b.waitJS("the search results", `document.getElementById('list-info').textContent.startsWith('80 keys') && document.querySelectorAll('#tree li[data-kind=key]').length === 80`)
 	})
 
 	t.Run("OpenJSONValueAndEditIt", func(t *testing.T) {
 		b.t = t
-		b.typeInto("#search", "/cfg/")
+		b.setValue("#search", "/cfg/")
 		b.clickItem("/cfg/app.json")
 		b.waitJS("the JSON viewer", `document.getElementById('d-kind').textContent.startsWith('JSON') && document.querySelectorAll('#d-value .tok-k').length >= 5`)
 		if got := b.text("#d-value"); !strings.Contains(got, `"replicas": 3`) {
@@ -404,7 +399,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	t.Run("DeletePrefixWithConfirmation", func(t *testing.T) {
 		b.t = t
-		b.typeInto("#search", "/tree/dir-124/")
+		b.setValue("#search", "/tree/dir-124/")
 		b.waitJS("the prefix listing", `document.getElementById('list-info').textContent.startsWith('80 keys')`)
 		b.click("#del-prefix")
 		b.waitJS("the confirmation", `document.getElementById('confirm').open`)
@@ -424,7 +419,7 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	t.Run("CreateAndDeleteAKey", func(t *testing.T) {
 		b.t = t
-		b.typeInto("#search", "/new/")
+		b.setValue("#search", "/new/")
 		b.waitJS("an empty prefix", `document.getElementById('list-info').textContent.startsWith('0 keys')`)
 		b.click("#new-key")
 		b.waitJS("the create dialog", `document.getElementById('create').open && document.getElementById('create-key').value === '/new/'`)
@@ -508,7 +503,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		put(t, cli, "/esc/bad\xff\xfeutf8", "\xc3\x28 invalid")
 		put(t, cli, "/esc/big", big)
 		b.click("#tab-keys")
-		b.typeInto("#search", "/esc/")
+		b.setValue("#search", "/esc/")
 		b.waitJS("the escaping keys", `document.querySelectorAll('#tree li[data-kind=key]').length === 4`)
 		for _, name := range []string{`/esc/<script>alert('key')</script>`, `/esc/nul\x00byte`, `/esc/bad\xff\xfeutf8`} {
 			b.waitJS("key shown as "+name, treeItem(name))
@@ -539,7 +534,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		put(t, cli, "/esc/leased", "x", clientv3.WithLease(lr.ID))
-		b.typeInto("#search", "/esc/lea")
+		b.setValue("#search", "/esc/lea")
 		b.clickItem("/esc/leased")
 		b.waitJS("the lease TTL", `/^\d+s of 300s$/.test(document.getElementById('d-ttl')?.textContent)`)
 		b.click("#tab-leases")
@@ -638,7 +633,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		b.click("#tab-keys")
-		b.typeInto("#search", "/cfg/")
+		b.setValue("#search", "/cfg/")
 		b.clickItem("/cfg/app.json")
 		b.waitJS("the key", `document.getElementById('d-version').textContent === '4'`)
 		b.click("#hist-btn")
@@ -689,7 +684,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("the page has cookies: %q", ck)
 		}
 		b.click("#error")
-		b.typeInto("#search", "/cfg/")
+		b.setValue("#search", "/cfg/")
 		b.waitJS("bob's keys", `document.getElementById('list-info').textContent.startsWith('2 keys')`)
 		b.clickItem("/cfg/app.json")
 		b.waitJS("the value", `document.getElementById('d-kind').textContent.startsWith('JSON')`)
