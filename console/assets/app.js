@@ -56,11 +56,6 @@
     for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
     return a.length - b.length;
   }
-  function startsWith(a, p) {
-    if (p.length > a.length) return false;
-    for (let i = 0; i < p.length; i++) if (a[i] !== p[i]) return false;
-    return true;
-  }
   function indexOf(hay, needle, from) {
     if (!needle.length) return -1;
     outer: for (let i = from || 0; i + needle.length <= hay.length; i++) {
@@ -214,7 +209,9 @@
         openLogin(e.message);
         return undefined;
       }
-      showError(e.message || String(e));
+      let msg = e.message || String(e);
+      if (isCompacted(e) && S.rev) msg = 'Revision ' + S.rev + ' was compacted away: the store no longer keeps it (' + msg + '). Press Live, or pick a later revision.';
+      showError(msg);
       return undefined;
     }
   }

@@ -638,6 +638,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		b.waitJS("the key", `document.getElementById('d-version').textContent === '4'`)
 		b.click("#hist-btn")
 		b.waitJS("the compaction message", `document.getElementById('hist-msg').textContent.includes('compacted') && document.querySelectorAll('#hist-table tbody tr').length === 1`)
+		// The store at a compacted revision is refused, and said so.
+		b.setValue("#rev-input", fmt.Sprint(firstRev))
+		b.click("#rev-go")
+		b.waitJS("the refusal", fmt.Sprintf(`document.getElementById('error').textContent.startsWith('Revision %d was compacted away')`, firstRev))
+		b.click("#error")
+		b.click("#rev-live")
+		b.waitJS("live again", `document.getElementById('banner').hidden && document.getElementById('d-version').textContent === '4'`)
 		b.noDialogs()
 	})
 
