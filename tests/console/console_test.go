@@ -702,8 +702,21 @@ func TestConsoleInABrowser(t *testing.T) {
 		if got := string(get(t, c.Client(t), "/cfg/app.json").Kvs[0].Value); strings.Contains(got, "bob") {
 			t.Fatalf("bob wrote %q", got)
 		}
-		// The cluster view as bob: the status relay carries bob's token.
+		// Watch as bob: his prefix streams, another is refused.
 		b.click("#error")
+		b.click("#tab-watch")
+		b.click("#watch-clear")
+		b.setValue("#watch-prefix", "/cfg/")
+		b.click("#watch-start")
+		b.waitJS("bob's watch", `document.getElementById('watch-state').textContent.startsWith('Watching')`)
+		root := c.Client(t)
+		put(t, root, "/cfg/by-root", "hello bob")
+		b.waitJS("the event", `[...document.querySelectorAll('#watch-table tbody tr[data-rev]')].some(r => r.textContent.includes('/cfg/by-root'))`)
+		b.click("#watch-pause")
+		b.setValue("#watch-prefix", "/tree/")
+		b.click("#watch-start")
+		b.waitJS("the refused watch", `document.getElementById('watch-state').textContent.includes('permission denied')`)
+		// The cluster view as bob: the status relay carries bob's token.
 		b.click("#tab-cluster")
 		b.waitJS("the cluster as bob", `document.querySelectorAll('#members tr[data-health=healthy]').length === 2 && document.querySelectorAll('#members tr[data-health=unreachable]').length === 1 && !document.getElementById('login').open`)
 		b.noDialogs()
