@@ -25,8 +25,8 @@ import (
 // httpHandler serves the HTTP endpoints etcd has on its client port: the
 // grpc-gateway JSON API under /v3/ (which calls the gRPC services through
 // a loopback connection to addr, as etcd's does), /version, /health,
-// /livez and /readyz, and with --enable-pprof Go's profiles under
-// /debug/pprof/.
+// /livez and /readyz, with --enable-pprof Go's profiles under
+// /debug/pprof/, and with --console the web console under /ui/.
 func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler, io.Closer, error) {
 	mux := http.NewServeMux()
 	target := "passthrough:///" + laddr.String()
@@ -67,6 +67,7 @@ func (s *Server) httpHandler(laddr net.Addr, loopback *tls.Config) (http.Handler
 		}
 	}
 	mux.Handle("/v3/", gwmux)
+	s.consoleHandler(mux)
 	s.versionHandler(mux)
 	s.healthHandlers(mux)
 	s.metricsHandler(mux)

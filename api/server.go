@@ -122,6 +122,12 @@ type Options struct {
 	// DisableGateway turns off the JSON gateway under /v3/
 	// (--enable-grpc-gateway=false).
 	DisableGateway bool
+	// Console serves the web console (package console) under /ui/ next
+	// to the gateway (--console; never without the gateway). ConsoleTLS
+	// is how its status relay dials other members' https client URLs:
+	// the client certificate, verifying theirs.
+	Console    bool
+	ConsoleTLS *tls.Config
 	// MaxConcurrentStreams bounds each client connection's streams
 	// (--max-concurrent-streams; 0 is unbounded).
 	MaxConcurrentStreams uint32

@@ -6,7 +6,8 @@
 # (tests/compat), the power-loss module (tests/faults, on FUSE), then
 # the Kubernetes modules: k8s.io/apiserver's storage
 # tests (tests/k8s) and a real kube-apiserver and kubectl (tests/kube,
-# binaries cached between runs).
+# binaries cached between runs), and the web console in Debian's Chromium
+# (tests/console).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -59,4 +60,9 @@ fi
 if [[ -x tests/kube/run.sh ]]; then
 	echo "== tests/kube (kube-apiserver v1.37.1 and kubectl against Cairn, single member and 3-member with leader kill)"
 	tests/kube/run.sh
+fi
+
+if [[ -x tests/console/run.sh ]]; then
+	echo "== tests/console (the web console in Debian's Chromium, driven by chromedp, against a 3-member cluster)"
+	tests/console/run.sh
 fi

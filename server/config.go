@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/cairnkv/cairn/console"
 	"github.com/cairnkv/cairn/discovery"
 	"github.com/cairnkv/cairn/tlsconfig"
 )
@@ -108,6 +109,10 @@ type Config struct {
 	// EnablePprof serves Go's runtime profiles under /debug/pprof/ on the
 	// client URLs (--enable-pprof).
 	EnablePprof bool
+	// Console serves the web console at /ui/ on the client URLs (Cairn's
+	// --console). Nil is the default: on only when every client URL is
+	// loopback (see ConsoleOn).
+	Console *bool
 	// PreVote enables raft's pre-vote (--pre-vote, default true).
 	PreVote bool
 
@@ -260,4 +265,15 @@ func NewConfig() *Config {
 		SnapshotCatchUpBytes:        64 << 20,
 		PreVote:                     true,
 	}
+}
+
+// ConsoleOn reports whether the member serves the web console: as
+// Console says, or by default only when every URL it serves clients on
+// (--listen-client-urls and --listen-client-http-urls) is loopback or a
+// unix socket.
+func (c *Config) ConsoleOn() bool {
+	if c.Console != nil {
+		return *c.Console
+	}
+	return console.DefaultOn(c.ListenClientURLs, c.ListenClientHTTPURLs)
 }

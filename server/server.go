@@ -359,6 +359,9 @@ func start(cfg *Config) (_ *Server, err error) {
 	if backups != nil {
 		s.registerBackupMetrics(backups)
 	}
+	if cfg.ConsoleOn() && cfg.EnableGRPCGateway {
+		lg.Info("serving the web console at /ui/", "listen-client-urls", urlStrings(cfg.ListenClientURLs), "listen-client-http-urls", urlStrings(cfg.ListenClientHTTPURLs))
+	}
 	s.api = api.NewServer(s, api.Options{
 		Audit:           s.audit,
 		Metrics:         s.metrics,
@@ -371,6 +374,8 @@ func start(cfg *Config) (_ *Server, err error) {
 		ElectionTimeout:        cfg.ElectionTimeout,
 		ClientCertAuth:         cfg.ClientTLS != nil && cfg.ClientTLS.ClientCertAuth,
 		DisableGateway:         !cfg.EnableGRPCGateway,
+		Console:                cfg.ConsoleOn(),
+		ConsoleTLS:             clientDialTLS(clientTLS),
 		MaxConcurrentStreams:   cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:       cfg.GRPCKeepAliveMinTime,
 		KeepaliveInterval:      cfg.GRPCKeepAliveInterval,

@@ -133,6 +133,16 @@ func loopbackTLS(m *tlsconfig.Material, u url.URL) *tls.Config {
 	return m.LoopbackConfig()
 }
 
+// clientDialTLS is how this member dials other members' https client
+// URLs (the console's status relay): its client certificate, verifying
+// theirs against --trusted-ca-file.
+func clientDialTLS(m *tlsconfig.Material) *tls.Config {
+	if m == nil {
+		return nil
+	}
+	return m.ClientConfig()
+}
+
 func anySecure(lists ...[]url.URL) bool {
 	for _, us := range lists {
 		if slices.ContainsFunc(us, isSecure) {

@@ -103,6 +103,7 @@ type fileConfig struct {
 	AuditLogMaxSize       *int    `yaml:"audit-log-max-size"`
 	AuditLogMaxBackups    *int    `yaml:"audit-log-max-backups"`
 	AuditLogReads         bool    `yaml:"audit-log-reads"`
+	Console               *bool   `yaml:"console"`
 	AuthTokenTTL          *uint   `yaml:"auth-token-ttl"`
 	BcryptCost            *uint   `yaml:"bcrypt-cost"`
 	ListenClientHTTPURLs  string  `yaml:"listen-client-http-urls"`
@@ -268,6 +269,7 @@ func loadConfigFile(path string, lg *slog.Logger) (*settings, error) {
 		cfg.WatchProgressNotifyInterval = time.Duration(fc.WatchProgressNotifyInterval)
 	}
 	cfg.AuditLogPath, cfg.AuditLogReads = fc.AuditLogPath, fc.AuditLogReads
+	cfg.Console = fc.Console
 	if fc.AuditLogMaxSize != nil {
 		cfg.AuditLogMaxSizeMB = *fc.AuditLogMaxSize
 	}

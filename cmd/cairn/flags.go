@@ -217,8 +217,9 @@ func newCommandLine(s *settings, stderr io.Writer, lg *slog.Logger) *commandLine
 	fs.DurationVar(&cfg.BackupInterval, "backup-interval", cfg.BackupInterval, "Cairn only: time between scheduled backups (for example 30m, 6h); a failed backup is retried at the next one.")
 	fs.IntVar(&cfg.BackupRetention, "backup-retention", cfg.BackupRetention, "Cairn only: scheduled backups to keep in --backup-dir; the oldest beyond this count are deleted after each successful backup.")
 	fs.BoolVar(&cfg.BackupOnLeaderOnly, "backup-on-leader-only", cfg.BackupOnLeaderOnly, "Cairn only: take scheduled backups only while this member is the leader (checked at each interval); false: every member backs up.")
+	registerConsole(fs, &cfg.Console)
 	for _, n := range []string{"audit-log-path", "audit-log-max-size", "audit-log-max-backups", "audit-log-reads", "snapshot-format",
-		"backup-dir", "backup-interval", "backup-retention", "backup-on-leader-only",
+		"backup-dir", "backup-interval", "backup-retention", "backup-on-leader-only", "console",
 		"snapshot-catchup-bytes", "storage-cache-bytes", "enable-pprof"} {
 		def(n)
 	}
