@@ -132,8 +132,11 @@ func TestGarbageOnThePeerPort(t *testing.T) {
 	}
 	t.Logf("garbage: %d connections, %d bytes, %d frames (%d refused with an HTTP error, %d dropped without an answer); %d held open with a 64 MiB length prefix",
 		g.conns, g.bytes, g.frameCount, g.refused, g.dropped, len(held))
-	t.Logf("leader RSS: %d MiB before, %d MiB with the prefixes held, %d MiB after (peak %d MiB); a linearizable read took %v while they were held; load: %d writes acknowledged, %d failed",
-		rssBefore>>10, rssHeld>>10, rssAfter>>10, hwm>>10, readTook.Round(time.Millisecond), len(acked), failed)
+	l.mu.Lock()
+	lastErr := l.last
+	l.mu.Unlock()
+	t.Logf("leader RSS: %d MiB before, %d MiB with the prefixes held, %d MiB after (peak %d MiB); a linearizable read took %v while they were held; load: %d writes acknowledged, %d failed (last: %v)",
+		rssBefore>>10, rssHeld>>10, rssAfter>>10, hwm>>10, readTook.Round(time.Millisecond), len(acked), failed, lastErr)
 	if grow := rssHeld - rssBefore; grow > 200<<10 {
 		t.Errorf("RSS grew by %d MiB while 64 connections held a 64 MiB length prefix", grow>>10)
 	}
