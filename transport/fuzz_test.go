@@ -153,7 +153,7 @@ func TestHugeLengthPrefixAllocatesLittle(t *testing.T) {
 		if !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("claim %d: %v, want io.ErrUnexpectedEOF", claim, err)
 		}
-		if got := after.TotalAlloc - before.TotalAlloc; got > 2*reuseLimit {
+		if got := after.TotalAlloc - before.TotalAlloc; got > 4*reuseLimit { // the reused buffer, bufio, and room for noise
 			t.Errorf("a %d-byte length prefix with 1000 bytes behind it allocated %d bytes", claim, got)
 		}
 	}
