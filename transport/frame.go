@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -96,10 +97,11 @@ func (fr *frameReader) next() (*raftpb.Message, error) {
 			fr.buf = make([]byte, n, max(n, 4096))
 		}
 		payload = fr.buf[:n]
+		_, err = io.ReadFull(fr.r, payload)
 	} else {
-		payload = make([]byte, n)
+		payload, err = readLarge(fr.r, int(n))
 	}
-	if _, err := io.ReadFull(fr.r, payload); err != nil {
+	if err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -112,6 +114,29 @@ func (fr *frameReader) next() (*raftpb.Message, error) {
 		return nil, fmt.Errorf("%w: decode %d-byte message: %w", errBadFrame, n, err)
 	}
 	return m, nil
+}
+
+// readLarge reads an n-byte payload bigger than reuseLimit, growing its
+// buffer as the bytes arrive (doubling from reuseLimit) instead of
+// allocating n bytes up front: a length prefix alone, from a peer that
+// then sends nothing or hangs up, costs at most reuseLimit bytes however
+// large it claims the frame is, so a few connections with near-limit
+// prefixes cannot pin gigabytes. etcd's decoder allocates the claimed
+// length at once (bounded by its 512 MiB limit); what is received, and
+// the limit, are the same here.
+func readLarge(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, reuseLimit)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), cap(buf)))
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // readUvarint is binary.ReadUvarint with its errors told apart: io.EOF
