@@ -115,7 +115,7 @@ func (r *recorder) latencies() []kubestat.Latency {
 		slices.Sort(ds)
 		out = append(out, kubestat.Latency{Name: op, Count: float64(len(ds)), P50: kubestat.Percentile(ds, 0.5), P99: kubestat.Percentile(ds, 0.99)})
 	}
-	slices.SortFunc(out, func(a, b kubestat.Latency) int { return kubestat.VerbRank(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b kubestat.Latency) int { return kubestat.OpRank(a.Name, b.Name) })
 	return out
 }
 

@@ -93,7 +93,8 @@ func p50(l kubestat.Latency) float64   { return l.P50 }
 func p99(l kubestat.Latency) float64   { return l.P99 }
 func count(l kubestat.Latency) float64 { return l.Count }
 
-// names is every latency name in the samples, by kubestat.VerbRank.
+// names is every latency name in the samples, by kubestat.OpRank (a
+// verb's name is its first word).
 func names(list func(kubeSample) []kubestat.Latency, sss ...[]kubeSample) []string {
 	var out []string
 	for _, ss := range sss {
@@ -105,7 +106,7 @@ func names(list func(kubeSample) []kubestat.Latency, sss ...[]kubeSample) []stri
 			}
 		}
 	}
-	slices.SortFunc(out, kubestat.VerbRank)
+	slices.SortFunc(out, kubestat.OpRank)
 	return out
 }
 

@@ -2,6 +2,7 @@ package kubestat
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,15 @@ func TestLatenciesAndPercentile(t *testing.T) {
 	}
 	if !math.IsNaN(Percentile(nil, 0.5)) {
 		t.Error("no samples: want NaN")
+	}
+}
+
+func TestOpRank(t *testing.T) {
+	ops := []string{"WATCH start", "DELETE pods", "LIST one namespace rv=0", "PATCH pods/status", "GET configmaps", "POST pods", "LIST all namespaces rv=0", "POST configmaps", "PUT configmaps (409)", "PUT configmaps"}
+	slices.SortFunc(ops, OpRank)
+	want := "POST configmaps|POST pods|GET configmaps|LIST all namespaces rv=0|LIST one namespace rv=0|PUT configmaps|PUT configmaps (409)|PATCH pods/status|DELETE pods|WATCH start"
+	if got := strings.Join(ops, "|"); got != want {
+		t.Fatalf("sorted\n%s\nwant\n%s", got, want)
 	}
 }
 

@@ -75,6 +75,17 @@ func VerbRank(a, b string) int {
 	return strings.Compare(a, b)
 }
 
+// OpRank orders operation names ("POST pods", `LIST one namespace rv=0`)
+// by their first word as VerbRank does, then by the rest.
+func OpRank(a, b string) int {
+	va, ra, _ := strings.Cut(a, " ")
+	vb, rb, _ := strings.Cut(b, " ")
+	if c := VerbRank(va, vb); c != 0 {
+		return c
+	}
+	return strings.Compare(ra, rb)
+}
+
 // LongRunning reports whether verb's duration is a connection's lifetime
 // rather than a request's latency.
 func LongRunning(verb string) bool {
