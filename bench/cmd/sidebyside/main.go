@@ -18,6 +18,12 @@
 // its memory, disk, restart time and the cost of listing every key with
 // one Range and with RangeStream, in a table of its own.
 //
+// With -kube (or -only kube) it also runs the Kubernetes-shaped workload
+// (kube.go): kube-apiserver, as tests/kube builds it, on three members of
+// etcd and then of Cairn, driven by bench/cmd/kubeload through client-go;
+// the apiserver's latency per verb and the stores' CPU, memory and disk,
+// in tables of their own.
+//
 // It is a tool for people, not a test: CI never runs it.
 package main
 
@@ -51,6 +57,9 @@ type options struct {
 	out           string
 	large         bool
 	pprof         bool
+	kube          bool
+	kubeBin       string
+	kubeWorkers   int
 
 	// Filled in by run for the table's caption.
 	loadBefore, loadAfter string
@@ -82,6 +91,9 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data dirs, logs, benchmark output)")
 	flag.StringVar(&o.out, "out", "", "also write the table to this file")
 	flag.BoolVar(&o.large, "large", false, "also run the large-store workload ("+largeName+", minutes per target); -only can also select it by name")
+	flag.BoolVar(&o.kube, "kube", false, "also run the Kubernetes-shaped workload ("+kubeName+": kube-apiserver "+kubeVersion+" on 3 members, driven by bench/cmd/kubeload; a minute or more per target at -scale 0.25); -only kube selects it alone")
+	flag.StringVar(&o.kubeBin, "kube-bin", "", "directory holding kube-apiserver "+kubeVersion+"; empty: run ../tests/kube/install.sh (builds it once, then cached)")
+	flag.IntVar(&o.kubeWorkers, "kube-workers", 16, "requests the Kubernetes workload keeps in flight")
 	flag.BoolVar(&o.pprof, "pprof", false, "start the large-store members with --enable-pprof and save heap profiles after each phase (use with -keep)")
 	flag.Parse()
 	if pin {
@@ -125,16 +137,6 @@ func run(ctx context.Context, o options) error {
 		defer os.RemoveAll(tmp)
 	}
 
-	bins, err := buildAll(ctx, o, repo, benchDir, tmp)
-	if err != nil {
-		return err
-	}
-	targets := []target{
-		{name: "etcd", bin: bins.etcd},
-		{name: "Cairn", bin: bins.cairn},
-	}
-	ceiling := target{name: "ceiling", bin: bins.noopkv, noop: true}
-
 	selected := func(name string) bool {
 		if o.only == "" {
 			return true
@@ -152,14 +154,27 @@ func run(ctx context.Context, o options) error {
 			ws = append(ws, w)
 		}
 	}
-	// The large store takes minutes per target: only on request.
+	// The large store and the Kubernetes workload take minutes per
+	// target: only on request.
 	large := o.large || (o.only != "" && selected(largeName))
-	if len(ws) == 0 && !large {
+	o.kube = o.kube || (o.only != "" && selected(kubeName))
+	if len(ws) == 0 && !large && !o.kube {
 		return fmt.Errorf("-only %q matches no workload", o.only)
 	}
 
+	bins, err := buildAll(ctx, o, repo, benchDir, tmp)
+	if err != nil {
+		return err
+	}
+	targets := []target{
+		{name: "etcd", bin: bins.etcd},
+		{name: "Cairn", bin: bins.cairn},
+	}
+	ceiling := target{name: "ceiling", bin: bins.noopkv, noop: true}
+
 	results := map[key][]sample{}
 	largeResults := map[string][]largeSample{}
+	kubeResults := map[string][]kubeSample{}
 	began := time.Now()
 	o.loadBefore = loadAvg()
 	for r := range o.rounds {
@@ -171,6 +186,11 @@ func run(ctx context.Context, o options) error {
 		}
 		if large {
 			if err := runLargeRound(ctx, o, targets, r, dir, largeResults); err != nil {
+				return err
+			}
+		}
+		if o.kube {
+			if err := runKubeRound(ctx, o, bins, targets, r, dir, kubeResults); err != nil {
 				return err
 			}
 		}
@@ -189,6 +209,12 @@ func run(ctx context.Context, o options) error {
 		}
 		table += renderLarge(largeResults, o)
 	}
+	if o.kube {
+		if table != "" {
+			table += "\n"
+		}
+		table += renderKube(kubeResults, o)
+	}
 	fmt.Print(table)
 	if o.out != "" {
 		return os.WriteFile(o.out, []byte(table), 0o644)
@@ -196,7 +222,7 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-type binaries struct{ cairn, etcd, benchmark, noopkv string }
+type binaries struct{ cairn, etcd, benchmark, noopkv, kubeload, kubeAPIServer string }
 
 func buildAll(ctx context.Context, o options, repo, benchDir, tmp string) (binaries, error) {
 	b := binaries{
@@ -218,6 +244,17 @@ func buildAll(ctx context.Context, o options, repo, benchDir, tmp string) (binar
 			dir  string
 			args []string
 		}{filepath.Join(benchDir, "tools", "benchmark"), []string{"build", "-o", b.benchmark, "go.etcd.io/etcd/v3/tools/benchmark"}})
+	}
+	if o.kube {
+		b.kubeload = filepath.Join(tmp, "kubeload")
+		steps = append(steps, struct {
+			dir  string
+			args []string
+		}{benchDir, []string{"build", "-o", b.kubeload, "./cmd/kubeload"}})
+		var err error
+		if b.kubeAPIServer, err = kubeAPIServer(ctx, o, repo); err != nil {
+			return b, err
+		}
 	}
 	if b.etcd == "" {
 		b.etcd = filepath.Join(repo, "bin", "etcd")
