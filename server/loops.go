@@ -87,7 +87,7 @@ func (s *Server) leaderLoop() {
 			return
 		case lead := <-s.node.LeaderChanges():
 			if lead != 0 {
-				s.leaderElectedAt.Store(time.Now().UnixNano())
+				s.leaderElectedAt.Store(int64(time.Since(monoEpoch)))
 				s.metrics.LeaderChanges.Inc()
 			}
 			from := fmt.Sprintf("%x", prev)

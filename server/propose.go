@@ -152,7 +152,7 @@ func (s *Server) proposeError(ctx context.Context, err error, start time.Time) e
 		// etcd's rule: a request sent in the two election timeouts
 		// before the current leader was elected most likely went to the
 		// leader that failed.
-		elected := time.Unix(0, s.leaderElectedAt.Load())
+		elected := monoEpoch.Add(time.Duration(s.leaderElectedAt.Load()))
 		if start.After(elected.Add(-2*s.cfg.ElectionTimeout)) && start.Before(elected) {
 			return rpctypes.ErrGRPCTimeoutDueToLeaderFail
 		}

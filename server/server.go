@@ -65,7 +65,8 @@ type Server struct {
 	// request).
 	learner atomic.Bool
 	// leaderElectedAt is when this member last saw a leader elected
-	// (Unix nanoseconds), for etcd's "previous leader failure" timeout.
+	// (nanoseconds since monoEpoch, so monotonic: a step of the wall clock
+	// cannot move it), for etcd's "previous leader failure" timeout.
 	leaderElectedAt atomic.Int64
 	// propSem bounds forwarded proposals waiting to step into raft.
 	propSem chan struct{}
@@ -601,6 +602,10 @@ func (s *Server) selfContext() []byte {
 	}
 	return membership.Context(m)
 }
+
+// monoEpoch is the process's reference for durations kept as integers:
+// times derived from it carry its monotonic reading.
+var monoEpoch = time.Now()
 
 // campaignAlone makes a one-voter cluster elect itself at once instead of
 // after an election timeout. Raft refuses to campaign until the membership
