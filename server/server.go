@@ -96,6 +96,8 @@ type Server struct {
 	stopOnce sync.Once
 	errMu    sync.Mutex
 	err      error
+	// engineFailed receives the engine's first failed flush.
+	engineFailed chan error
 }
 
 // Start opens (or creates) the member's data and starts serving. It
@@ -166,7 +168,7 @@ func start(cfg *Config) (_ *Server, err error) {
 		walDir = filepath.Join(memberDir, "wal")
 	}
 
-	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024)}
+	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024), engineFailed: make(chan error, 1)}
 	// s is not the named result: "return nil, err" must not clear the
 	// member that goroutines and hooks started below still use while
 	// shutdown stops them.
@@ -177,7 +179,13 @@ func start(cfg *Config) (_ *Server, err error) {
 		}
 	}()
 
-	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes}); err != nil {
+	onFlushError := func(err error) {
+		select {
+		case s.engineFailed <- err:
+		default:
+		}
+	}
+	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes, OnFlushError: onFlushError}); err != nil {
 		return nil, err
 	}
 	// Pebble syncs the directory it keeps its files in, not the entry
@@ -316,7 +324,8 @@ func start(cfg *Config) (_ *Server, err error) {
 
 	s.reads = newReadLoop(s)
 
-	s.wg.Add(6)
+	s.wg.Add(7)
+	go s.watchEngine()
 	go s.removalLoop()
 	go s.applyLoop()
 	go s.leaderLoop()
@@ -439,6 +448,23 @@ func (s *Server) watchNode() {
 		if err := s.node.Err(); err != nil {
 			s.fail(err)
 		}
+	case <-s.stopc:
+	}
+}
+
+// watchEngine stops the member when the engine cannot flush its
+// memtables (a full or failing disk). Nothing acknowledged is at risk:
+// the WAL holds every committed entry and is released only past what
+// the engine has flushed. But an engine that cannot flush never lets
+// the WAL go, its memtables grow until writes stall, and Pebble retries
+// the flush in a busy loop; a clean stop with the error (which names
+// the table file) is better. Once the disk has room again the member
+// restarts and replays its WAL.
+func (s *Server) watchEngine() {
+	defer s.wg.Done()
+	select {
+	case err := <-s.engineFailed:
+		s.fail(fmt.Errorf("server: the engine cannot flush its memtables to disk (every acknowledged write is in the WAL: make room or fix the disk, then restart): %w", err))
 	case <-s.stopc:
 	}
 }
