@@ -130,10 +130,14 @@ func (s *Server) SnapshotFile() (path string, rev int64, remove func(), err erro
 		return "", 0, nil, err
 	}
 	path = f.Name()
-	remove = func() { os.Remove(path) }
+	// The clean-up is its own variable: the error returns below set the
+	// named result remove to nil before this deferred call runs.
+	name := path
+	rm := func() { os.Remove(name) }
+	remove = rm
 	defer func() {
 		if err != nil {
-			remove()
+			rm()
 		}
 	}()
 	if s.cfg.SnapshotFormat == "cairn" {

@@ -124,7 +124,9 @@ func TestENOSPCSnapshotDir(t *testing.T) {
 		}
 	}
 	d.fs.FailWrite(powerfs.HasSuffix(".snapshot"), syscall.ENOSPC)
-	_, err := readSnapshot(ctx, cli)
+	sctx, scancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err := readSnapshot(sctx, cli)
+	scancel()
 	if err == nil {
 		t.Fatal("Maintenance.Snapshot succeeded on a full disk")
 	}
@@ -133,7 +135,7 @@ func TestENOSPCSnapshotDir(t *testing.T) {
 		t.Errorf("the error does not say the disk is full: %v", err)
 	}
 	if !m.Running() {
-		t.Fatalf("the member stopped:\n%s", tail(m.Logs(), 20))
+		t.Fatalf("the member stopped:\n%s", tail(m.Logs(), 60))
 	}
 	if _, err := cli.Put(ctx, "k/during", "v"); err != nil {
 		t.Fatalf("a put after the failed snapshot: %v", err)
@@ -195,7 +197,7 @@ func TestENOSPCSnapshotReceive(t *testing.T) {
 	close(stop)
 	acks := <-got
 	fd.fs.FailWrite(func(name string) bool { return strings.HasPrefix(name, "incoming-") }, syscall.ENOSPC)
-	f.Start()
+	f.Launch() // it cannot be ready before it has the snapshot
 	deadline := time.Now().Add(20 * time.Second)
 	for fd.fs.Stats().FailedWrites < 2 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
