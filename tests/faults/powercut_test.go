@@ -100,9 +100,17 @@ type ack struct {
 // load runs writers against endpoints until stop is closed and returns
 // what was acknowledged. Each writer alternates puts and two-key txns.
 func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan struct{}) []ack {
+	acks, _ := timedLoad(t, endpoints, writers, tag, stop)
+	return acks
+}
+
+// timedLoad is load that also returns how long each acknowledged
+// operation took.
+func timedLoad(t *testing.T, endpoints []string, writers int, tag string, stop <-chan struct{}) ([]ack, []time.Duration) {
 	var (
 		mu   sync.Mutex
 		acks []ack
+		lat  []time.Duration
 		wg   sync.WaitGroup
 	)
 	for w := range writers {
@@ -120,6 +128,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 				key := fmt.Sprintf("k/%d/%d", w, i%50)
 				val := fmt.Sprintf("%s-w%d-%d", tag, w, i)
 				octx, ocancel := context.WithTimeout(ctx, 2*time.Second)
+				start := time.Now()
 				if i%3 == 2 {
 					key2 := key + "/t"
 					resp, err := cli.Txn(octx).
@@ -128,6 +137,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 					if err == nil && resp.Succeeded {
 						mu.Lock()
 						acks = append(acks, ack{key, val, resp.Header.Revision}, ack{key2, val, resp.Header.Revision})
+						lat = append(lat, time.Since(start))
 						mu.Unlock()
 					}
 				} else {
@@ -135,6 +145,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 					if err == nil {
 						mu.Lock()
 						acks = append(acks, ack{key, val, resp.Header.Revision})
+						lat = append(lat, time.Since(start))
 						mu.Unlock()
 					}
 				}
@@ -143,7 +154,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 		})
 	}
 	wg.Wait()
-	return acks
+	return acks, lat
 }
 
 // history reads every event of the keyspace from revision 1 up to the
