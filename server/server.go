@@ -179,13 +179,19 @@ func start(cfg *Config) (_ *Server, err error) {
 		}
 	}()
 
-	onFlushError := func(err error) {
+	engineFailed := func(err error) {
 		select {
 		case s.engineFailed <- err:
 		default:
 		}
 	}
-	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes, OnFlushError: onFlushError}); err != nil {
+	onFlushError := func(err error) {
+		engineFailed(fmt.Errorf("server: the engine cannot flush its memtables to disk (every acknowledged write is in the WAL: make room or fix the disk, then restart): %w", err))
+	}
+	onCorruption := func(path string, err error) {
+		engineFailed(fmt.Errorf("server: the engine's data is corrupt (a checksum does not hold; the read was refused): replace this member from its peers: %w", err))
+	}
+	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes, OnFlushError: onFlushError, OnCorruption: onCorruption}); err != nil {
 		return nil, err
 	}
 	// Pebble syncs the directory it keeps its files in, not the entry
@@ -452,8 +458,10 @@ func (s *Server) watchNode() {
 	}
 }
 
-// watchEngine stops the member when the engine cannot flush its
-// memtables (a full or failing disk). Nothing acknowledged is at risk:
+// watchEngine stops the member when the engine finds its data corrupt
+// (a block checksum that does not hold: the read that found it fails,
+// and no later read is trusted) or cannot flush its memtables (a full or
+// failing disk). For the second, nothing acknowledged is at risk:
 // the WAL holds every committed entry and is released only past what
 // the engine has flushed. But an engine that cannot flush never lets
 // the WAL go, its memtables grow until writes stall, and Pebble retries
@@ -464,7 +472,7 @@ func (s *Server) watchEngine() {
 	defer s.wg.Done()
 	select {
 	case err := <-s.engineFailed:
-		s.fail(fmt.Errorf("server: the engine cannot flush its memtables to disk (every acknowledged write is in the WAL: make room or fix the disk, then restart): %w", err))
+		s.fail(err)
 	case <-s.stopc:
 	}
 }

@@ -37,6 +37,11 @@ type PebbleOptions struct {
 	// goroutines: it must not block. Pebble retries a failed flush at
 	// once and for ever, so the caller should stop using the engine.
 	OnFlushError func(error)
+	// OnCorruption, when set, is told when Pebble finds a block whose
+	// checksum does not hold (a flipped bit on disk) in the table file at
+	// path, from the goroutine that read it: it must not block. The read
+	// fails with the error; without OnCorruption Pebble panics.
+	OnCorruption func(path string, err error)
 }
 
 // splitComparerName names the comparer of engines opened with a Split.
@@ -180,6 +185,13 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 			e.tablesChanged()
 		},
 		CompactionEnd: func(pebble.CompactionInfo) { e.tablesChanged() },
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			if o.OnCorruption != nil {
+				o.OnCorruption(info.Path, fmt.Errorf("storage: on-disk corruption in %s: %v", info.Path, info.Details))
+				return
+			}
+			quietLogger{o.Logger}.Fatalf("%s", info)
+		},
 		TableDeleted:  func(pebble.TableDeleteInfo) { e.tablesChanged() },
 		TableIngested: func(pebble.TableIngestInfo) { e.tablesChanged() },
 	}
