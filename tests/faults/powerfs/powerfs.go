@@ -771,6 +771,9 @@ func (n *fnode) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscal
 				m.lost[blk] = data
 			}
 			m.undo = nil
+			// Lost blocks written again since the last failure failed
+			// again: clean in the cache, and not on the disk.
+			m.redirtied = nil
 			return errno
 		}
 	}

@@ -232,6 +232,47 @@ func TestFailedSyncLosesData(t *testing.T) {
 	want(t, path, img)
 }
 
+// TestFailedSyncTwiceLosesData: a block whose sync failed, written
+// again and failing again, is lost even after a later sync succeeds
+// (nothing wrote it again after its last failure). Found by the
+// walIgnoreSyncError failpoint run, which lost nothing because the model
+// took such blocks for durable.
+func TestFailedSyncTwiceLosesData(t *testing.T) {
+	p, mnt := mounted(t)
+	path := filepath.Join(mnt, "x.wal")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("0"), 2*blockSize), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syncPath(t, path)
+	syncPath(t, mnt)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p.FailSync(HasSuffix(".wal"), syscall.EIO)
+	for _, s := range []string{"AAAA", "BBBB"} { // the same block, two failed syncs
+		if _, err := f.WriteAt([]byte(s), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+			t.Fatalf("fsync with the fault on: %v, want EIO", err)
+		}
+	}
+	p.FailSync(nil, 0)
+	if _, err := f.WriteAt([]byte("CCCC"), blockSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatalf("fsync after the fault: %v", err)
+	}
+	f.Close()
+	cut(t, p, mnt)
+	img := bytes.Repeat([]byte("0"), 2*blockSize)
+	copy(img[blockSize:], "CCCC")
+	want(t, path, img)
+}
+
 // TestSlowSync: a matching fsync takes at least the delay; a read of the
 // same file meanwhile does not wait for it.
 func TestSlowSync(t *testing.T) {
