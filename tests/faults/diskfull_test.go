@@ -224,3 +224,11 @@ func TestENOSPCSnapshotReceive(t *testing.T) {
 	}
 	t.Logf("once there was space the follower took the snapshot: %d acknowledged writes, all there", len(acks))
 }
+
+// TestENOSPCEngineManifest: the disk is full for the engine's MANIFEST
+// (the log of which table files make up the engine), so the first flush
+// writes its table but cannot record it. Pebble cannot go on; the member
+// must stop naming the file, and start again once there is room.
+func TestENOSPCEngineManifest(t *testing.T) {
+	fullDiskStops(t, func(name string) bool { return strings.HasPrefix(name, "MANIFEST-") }, "MANIFEST-")
+}
