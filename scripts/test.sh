@@ -46,7 +46,7 @@ if [[ -f tests/compat/go.mod ]]; then
 fi
 
 if [[ -f tests/faults/go.mod ]]; then
-	echo "== go test (tests/faults: power cuts, fsync EIO, on a FUSE file system that drops unsynced writes)"
+	echo "== go test (tests/faults: power cuts, fsync EIO, ENOSPC, slow fsyncs and bit flips, on a FUSE file system that drops unsynced writes)"
 	# The tests skip where FUSE cannot be mounted; CI has /dev/fuse and
 	# runs as root, so there a skip is a failure.
 	(cd tests/faults && go vet ./... && CAIRN_REQUIRE_FUSE=1 go test -count=1 -timeout 5m ./...)

@@ -97,6 +97,8 @@ type Server struct {
 	stopOnce sync.Once
 	errMu    sync.Mutex
 	err      error
+	// engineFailed receives the engine's first failed flush.
+	engineFailed chan error
 }
 
 // Start opens (or creates) the member's data and starts serving. It
@@ -167,7 +169,7 @@ func start(cfg *Config) (_ *Server, err error) {
 		walDir = filepath.Join(memberDir, "wal")
 	}
 
-	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024)}
+	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024), engineFailed: make(chan error, 1)}
 	// s is not the named result: "return nil, err" must not clear the
 	// member that goroutines and hooks started below still use while
 	// shutdown stops them.
@@ -178,7 +180,19 @@ func start(cfg *Config) (_ *Server, err error) {
 		}
 	}()
 
-	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes}); err != nil {
+	engineFailed := func(err error) {
+		select {
+		case s.engineFailed <- err:
+		default:
+		}
+	}
+	onFlushError := func(err error) {
+		engineFailed(fmt.Errorf("server: the engine cannot flush its memtables to disk (every acknowledged write is in the WAL: make room or fix the disk, then restart): %w", err))
+	}
+	onCorruption := func(path string, err error) {
+		engineFailed(fmt.Errorf("server: the engine's data is corrupt (a checksum does not hold; the read was refused): replace this member from its peers: %w", err))
+	}
+	if s.eng, err = storage.OpenPebble(filepath.Join(memberDir, "db"), storage.PebbleOptions{Logger: lg, Split: mvcc.SplitKey, CacheBytes: cfg.StorageCacheBytes, OnFlushError: onFlushError, OnCorruption: onCorruption}); err != nil {
 		return nil, err
 	}
 	// Pebble syncs the directory it keeps its files in, not the entry
@@ -317,7 +331,8 @@ func start(cfg *Config) (_ *Server, err error) {
 
 	s.reads = newReadLoop(s)
 
-	s.wg.Add(6)
+	s.wg.Add(7)
+	go s.watchEngine()
 	go s.removalLoop()
 	go s.applyLoop()
 	go s.leaderLoop()
@@ -445,6 +460,25 @@ func (s *Server) watchNode() {
 		if err := s.node.Err(); err != nil {
 			s.fail(err)
 		}
+	case <-s.stopc:
+	}
+}
+
+// watchEngine stops the member when the engine finds its data corrupt
+// (a block checksum that does not hold: the read that found it fails,
+// and no later read is trusted) or cannot flush its memtables (a full or
+// failing disk). For the second, nothing acknowledged is at risk:
+// the WAL holds every committed entry and is released only past what
+// the engine has flushed. But an engine that cannot flush never lets
+// the WAL go, its memtables grow until writes stall, and Pebble retries
+// the flush in a busy loop; a clean stop with the error (which names
+// the table file) is better. Once the disk has room again the member
+// restarts and replays its WAL.
+func (s *Server) watchEngine() {
+	defer s.wg.Done()
+	select {
+	case err := <-s.engineFailed:
+		s.fail(err)
 	case <-s.stopc:
 	}
 }

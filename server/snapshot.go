@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/cairnkv/cairn/mvcc"
 	"github.com/cairnkv/cairn/snapshot"
 )
 
@@ -61,10 +62,30 @@ func (ss snapshotStore) Receive(m *raftpb.Message, r io.Reader) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	// Read the file back, from a new descriptor, and check its SHA-256
+	// before raft hears of it: once raft has taken the snapshot the
+	// member must restore from this file, and a corrupt one would stop
+	// it for good. Refused here, the leader sends it again.
+	if err := verifySnapshot(f.Name()); err != nil {
+		return fmt.Errorf("server: receive snapshot %d: %w", index, err)
+	}
 	if err := os.Rename(f.Name(), final); err != nil {
 		return err
 	}
 	return syncDir(ss.dir())
+}
+
+// verifySnapshot reads the snapshot file at path and checks its SHA-256.
+func verifySnapshot(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := mvcc.ReadSnapshot(f, func(k, v []byte) error { return nil }); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // restore replaces the store with the received snapshot for raft snapshot
@@ -130,10 +151,14 @@ func (s *Server) SnapshotFile() (path string, rev int64, remove func(), err erro
 		return "", 0, nil, err
 	}
 	path = f.Name()
-	remove = func() { os.Remove(path) }
+	// The clean-up is its own variable: the error returns below set the
+	// named result remove to nil before this deferred call runs.
+	name := path
+	rm := func() { os.Remove(name) }
+	remove = rm
 	defer func() {
 		if err != nil {
-			remove()
+			rm()
 		}
 	}()
 	if s.cfg.SnapshotFormat == "cairn" {

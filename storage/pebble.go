@@ -32,6 +32,16 @@ type PebbleOptions struct {
 	// that extends it. An engine remembers whether it was created with a
 	// Split (by its comparer's name) and refuses to open the other way.
 	Split func(key []byte) int
+	// OnFlushError, when set, is told of every failed flush of the
+	// memtables (a full or failing disk), from one of Pebble's
+	// goroutines: it must not block. Pebble retries a failed flush at
+	// once and for ever, so the caller should stop using the engine.
+	OnFlushError func(error)
+	// OnCorruption, when set, is told when Pebble finds a block whose
+	// checksum does not hold (a flipped bit on disk) in the table file at
+	// path, from the goroutine that read it: it must not block. The read
+	// fails with the error; without OnCorruption Pebble panics.
+	OnCorruption func(path string, err error)
 }
 
 // splitComparerName names the comparer of engines opened with a Split.
@@ -166,12 +176,22 @@ func OpenPebble(dir string, o PebbleOptions) (Engine, error) {
 		FlushEnd: func(info pebble.FlushInfo) {
 			if info.Err != nil && info.Err.Error() != emptyFlush {
 				e.flushFailed(info.Err)
+				if o.OnFlushError != nil {
+					o.OnFlushError(info.Err)
+				}
 				return
 			}
 			e.flushed.Store(e.flushing.Load())
 			e.tablesChanged()
 		},
 		CompactionEnd: func(pebble.CompactionInfo) { e.tablesChanged() },
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			if o.OnCorruption != nil {
+				o.OnCorruption(info.Path, fmt.Errorf("storage: on-disk corruption in %s: %v", info.Path, info.Details))
+				return
+			}
+			quietLogger{o.Logger}.Fatalf("%s", info)
+		},
 		TableDeleted:  func(pebble.TableDeleteInfo) { e.tablesChanged() },
 		TableIngested: func(pebble.TableIngestInfo) { e.tablesChanged() },
 	}
@@ -415,5 +435,10 @@ func (l quietLogger) Errorf(format string, args ...interface{}) {
 }
 
 func (l quietLogger) Fatalf(format string, args ...interface{}) {
+	// Pebble calls Fatalf where it cannot go on (a MANIFEST it cannot
+	// write, for one): log it where the member's errors go, then die.
+	if l.lg != nil {
+		l.lg.Error(fmt.Sprintf(format, args...), "component", "pebble", "fatal", true)
+	}
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }

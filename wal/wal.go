@@ -507,7 +507,7 @@ func (w *WAL) write(buf []byte, sync bool) error {
 		w.dirty = true
 		return nil
 	}
-	if err := w.sync(w.f); err != nil {
+	if err := w.sync(w.f); err != nil && !failpoint.Enabled(failpoint.WALIgnoreSyncError) {
 		w.err = fmt.Errorf("wal: sync %s: %w", tail.path, err)
 		return w.err
 	}

@@ -31,4 +31,9 @@ const (
 	// fdatasync of the records it wrote: writes are acknowledged
 	// before they are durable, and a power cut loses them.
 	WALSkipFsync = "walSkipFsync"
+	// WALIgnoreSyncError makes the WAL take a failed fdatasync for a
+	// successful one (the "fsyncgate" mistake): after an EIO the kernel
+	// has dropped the dirty pages, the writes are acknowledged anyway,
+	// and a power cut loses them.
+	WALIgnoreSyncError = "walIgnoreSyncError"
 )

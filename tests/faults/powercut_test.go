@@ -100,9 +100,17 @@ type ack struct {
 // load runs writers against endpoints until stop is closed and returns
 // what was acknowledged. Each writer alternates puts and two-key txns.
 func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan struct{}) []ack {
+	acks, _ := timedLoad(t, endpoints, writers, tag, stop)
+	return acks
+}
+
+// timedLoad is load that also returns how long each acknowledged
+// operation took.
+func timedLoad(t *testing.T, endpoints []string, writers int, tag string, stop <-chan struct{}) ([]ack, []time.Duration) {
 	var (
 		mu   sync.Mutex
 		acks []ack
+		lat  []time.Duration
 		wg   sync.WaitGroup
 	)
 	for w := range writers {
@@ -120,6 +128,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 				key := fmt.Sprintf("k/%d/%d", w, i%50)
 				val := fmt.Sprintf("%s-w%d-%d", tag, w, i)
 				octx, ocancel := context.WithTimeout(ctx, 2*time.Second)
+				start := time.Now()
 				if i%3 == 2 {
 					key2 := key + "/t"
 					resp, err := cli.Txn(octx).
@@ -128,6 +137,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 					if err == nil && resp.Succeeded {
 						mu.Lock()
 						acks = append(acks, ack{key, val, resp.Header.Revision}, ack{key2, val, resp.Header.Revision})
+						lat = append(lat, time.Since(start))
 						mu.Unlock()
 					}
 				} else {
@@ -135,6 +145,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 					if err == nil {
 						mu.Lock()
 						acks = append(acks, ack{key, val, resp.Header.Revision})
+						lat = append(lat, time.Since(start))
 						mu.Unlock()
 					}
 				}
@@ -143,7 +154,7 @@ func load(t *testing.T, endpoints []string, writers int, tag string, stop <-chan
 		})
 	}
 	wg.Wait()
-	return acks
+	return acks, lat
 }
 
 // history reads every event of the keyspace from revision 1 up to the
@@ -478,4 +489,51 @@ func lastLine(s, substr string) string {
 		}
 	}
 	return ""
+}
+
+// TestFailpointWALIgnoreSyncErrorLosesWrites: with walIgnoreSyncError
+// the WAL takes a failed fdatasync for a good one (the fsyncgate
+// mistake). Under the EIO of TestFsyncEIOStopsMember the member then
+// keeps acknowledging writes whose pages the disk dropped, and the power
+// cut after must show it: writes lost, or a WAL the member refuses.
+func TestFailpointWALIgnoreSyncErrorLosesWrites(t *testing.T) {
+	d := newDisk(t)
+	m := testcluster.NewMember(t, testcluster.Config{
+		BuildTags: []string{"cairn_failpoints"}, Env: []string{"CAIRN_FAILPOINTS=walIgnoreSyncError"},
+		Flags:   []string{"--snapshot-count=1000000"},
+		DataDir: func(name string) string { return filepath.Join(d.mnt, name+".data") },
+	})
+	stop := make(chan struct{})
+	got := make(chan []ack)
+	go func() { got <- load(t, []string{m.ClientURL}, 4, "gate", stop) }()
+	time.Sleep(500 * time.Millisecond)
+	d.fs.FailSync(powerfs.HasSuffix(".wal"), syscall.EIO)
+	time.Sleep(time.Second)
+	d.fs.FailSync(nil, 0)
+	time.Sleep(500 * time.Millisecond)
+	if !m.Running() {
+		close(stop)
+		<-got
+		t.Fatalf("with walIgnoreSyncError the member stopped anyway:\n%s", tail(m.Logs(), 10))
+	}
+	m.Kill()
+	close(stop)
+	acks := <-got
+	failed := d.fs.Stats().FailedSyncs
+	d.cut(t)
+	m.Launch()
+	if err := waitStarted(m, 30*time.Second); err != nil {
+		t.Logf("caught: after %d failed fdatasyncs were ignored and a power cut, the member does not start: %v", failed, lastLine(m.Logs(), "corrupt"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	v, err := check(ctx, m.ClientURL, acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) == 0 {
+		t.Fatalf("with walIgnoreSyncError, %d failed fdatasyncs and a power cut lost none of %d acknowledged writes", failed, len(acks))
+	}
+	t.Logf("caught: %d violations among %d acknowledged writes after %d ignored fdatasync failures; the first: %s", len(v), len(acks), failed, v[0])
 }

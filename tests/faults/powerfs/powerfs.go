@@ -22,7 +22,9 @@
 // and, as Linux does since the "fsyncgate" discussion, the failed pages
 // count as written: a later fsync succeeds without making them durable,
 // so a server that retries fsync and trusts it loses data at the next
-// cut. FailWrite makes writes to matching files fail (ENOSPC).
+// cut. FailWrite makes writes to matching files fail (ENOSPC). SlowSync
+// delays syncs (a slow disk); FlipWrite flips a bit in the next write to
+// a matching file (a bad disk), so checksums can be tested.
 //
 // Directories live in the daemon's memory and file data in backing files
 // named by inode number; hard links, symlinks, special files and
@@ -67,12 +69,20 @@ type FS struct {
 type faults struct {
 	sync  func(path string) syscall.Errno
 	write func(path string) syscall.Errno
+	// slow delays every fsync of a matching file or directory.
+	slow      func(path string) bool
+	slowDelay time.Duration
+	// flip corrupts one byte of the next write to a matching file.
+	flip func(path string) bool
 }
 
 // Stats counts what the file system saw and what cuts dropped.
 type Stats struct {
 	Writes, Syncs, DirSyncs, FailedSyncs, FailedWrites int64
-	Cuts                                               int
+	// SlowSyncs counts the syncs SlowSync delayed; FlippedBytes the
+	// bytes FlipWrite corrupted.
+	SlowSyncs, FlippedBytes int64
+	Cuts                    int
 	// What cuts dropped: files whose data or length went back to their
 	// last sync, bytes of blocks restored, directory entries reverted.
 	FilesReverted, BlocksRestored, EntriesReverted int64
@@ -294,6 +304,33 @@ func (p *FS) FailWrite(match func(name string) bool, errno syscall.Errno) {
 	defer p.mu.Unlock()
 	p.faults.write = matcher(match, errno)
 }
+
+// SlowSync delays every fsync and fdatasync of a file or directory whose
+// name matches by delay before it is done, as a slow or overloaded disk
+// would (0 or a nil match turns it off). Other operations are not held
+// up, not even on the same file.
+func (p *FS) SlowSync(match func(name string) bool, delay time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if match == nil || delay <= 0 {
+		p.faults.slow, p.faults.slowDelay = nil, 0
+		return
+	}
+	p.faults.slow, p.faults.slowDelay = match, delay
+}
+
+// FlipWrite corrupts the next write to a file whose name matches: one
+// bit of the byte in the middle of the data written is flipped on its
+// way to the disk (the writer is told all went well), as a bad disk,
+// cable or controller would. It fires once; a nil match disarms it.
+func (p *FS) FlipWrite(match func(name string) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults.flip = match
+}
+
+// All matches every name.
+func All(string) bool { return true }
 
 func matcher(match func(string) bool, errno syscall.Errno) func(string) syscall.Errno {
 	if match == nil || errno == 0 {
@@ -659,6 +696,12 @@ func (n *fnode) Write(ctx context.Context, f fs.FileHandle, data []byte, off int
 			return 0, errno
 		}
 	}
+	if p.faults.flip != nil && len(data) > 0 && p.faults.flip(m.name) {
+		p.faults.flip = nil
+		data = append([]byte(nil), data...)
+		data[len(data)/2] ^= 0x10
+		p.stats.FlippedBytes++
+	}
 	end := off + int64(len(data))
 	if err := p.save(m, off, end); err != nil {
 		return 0, fs.ToErrno(err)
@@ -700,6 +743,15 @@ func (n *fnode) Flush(ctx context.Context, f fs.FileHandle) syscall.Errno { retu
 func (n *fnode) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscall.Errno {
 	p, m := n.p, n.m
 	p.mu.Lock()
+	if p.faults.slow != nil && p.faults.slow(m.name) {
+		delay := p.faults.slowDelay
+		p.stats.SlowSyncs++
+		// Outside the lock: a slow sync holds up its caller, not the
+		// rest of the file system.
+		p.mu.Unlock()
+		time.Sleep(delay)
+		p.mu.Lock()
+	}
 	defer p.mu.Unlock()
 	if m.dir {
 		m.durable = maps.Clone(m.entries)
@@ -719,6 +771,9 @@ func (n *fnode) Fsync(ctx context.Context, f fs.FileHandle, flags uint32) syscal
 				m.lost[blk] = data
 			}
 			m.undo = nil
+			// Lost blocks written again since the last failure failed
+			// again: clean in the cache, and not on the disk.
+			m.redirtied = nil
 			return errno
 		}
 	}
