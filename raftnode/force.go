@@ -11,19 +11,23 @@ import (
 )
 
 // forceNewCluster rewrites the log a member restarts from so that it comes
-// up as the only member of its cluster (etcd's --force-new-cluster, as
-// etcd 3.7's bootstrapWALFromSnapshot does it):
+// up as the only member of its cluster (etcd's --force-new-cluster, after
+// etcd 3.7's bootstrapWALFromSnapshot):
 //
-//   - the commit index is raised to the state machine's applied index if
-//     the WAL's hard state lags it (only the commit index moved, so the
-//     hard state was not fsynced), and the entries after it are dropped:
-//     they were never committed, and without the other members they never
-//     will be;
+//   - every entry in the WAL is kept and taken as committed. etcd drops the
+//     entries past the commit index its hard state records; but a hard
+//     state whose only change is the commit index is saved without an
+//     fsync, so after a power cut that index can lag entries this member
+//     acknowledged (as leader) or applied, and dropping them would lose
+//     acknowledged writes. An entry that was never committed is applied
+//     too: its client was never told it succeeded, and without the other
+//     members nothing can contradict it;
 //   - membership changes follow it in the log: one adding this member if
 //     the configuration does not hold it (first, so that the voters are
 //     never empty), then one removing each other member, voter or learner,
 //     in ID order. The configuration is the snapshot marker's plus the
-//     changes in the log after it;
+//     changes in the log after it. A learner cannot be forced (it would
+//     leave no voter): that is refused before anything is written;
 //   - those changes are written to the WAL as committed, at the current
 //     term, so the apply loop applies them like any other change and raft
 //     restarts with a log in which they are already committed. Unlike
@@ -34,27 +38,28 @@ import (
 // It returns the hard state and entries to restart raft from.
 func (n *Node) forceNewCluster(w *wal.WAL, snap *raftpb.SnapshotMetadata, hs *raftpb.HardState, ents []*raftpb.Entry) (*raftpb.HardState, []*raftpb.Entry, error) {
 	walCommit := hs.GetCommit()
-	commit := max(walCommit, n.cfg.Applied, snap.GetIndex())
 	last := snap.GetIndex()
 	if k := len(ents); k > 0 {
 		last = ents[k-1].GetIndex()
 	}
-	if commit > last {
+	if applied := max(n.cfg.Applied, walCommit); applied > last {
 		return nil, nil, fmt.Errorf("raftnode: --force-new-cluster: the store has applied entry %d but the WAL ends at %d; the WAL lost entries the store has (was it written with --unsafe-no-fsync?)",
-			commit, last)
+			applied, last)
 	}
-	for i, e := range ents {
-		if e.GetIndex() > commit {
-			n.lg.Info("discarding uncommitted WAL entries", "entry-index", e.GetIndex(), "commit-index-from-wal", walCommit,
-				"number-of-discarded-entries", len(ents)-i)
-			ents = ents[:i]
-			break
-		}
+	commit := last
+	if commit > walCommit {
+		n.lg.Info("keeping WAL entries past the saved commit index as committed", "commit-index-from-wal", walCommit,
+			"last-index", last, "number-of-entries", commit-walCommit)
 	}
-	ids, err := effectiveIDs(snap, ents)
+	voters, learners, err := effectiveIDs(snap, ents)
 	if err != nil {
 		return nil, nil, err
 	}
+	if slices.Contains(learners, n.cfg.ID) {
+		return nil, nil, fmt.Errorf("raftnode: --force-new-cluster: member %x is a learner, which cannot be the only member of a cluster; force a voting member, or restore a snapshot into a new cluster (cairnutl snapshot restore)", n.cfg.ID)
+	}
+	ids := append(slices.Clone(voters), learners...)
+	slices.Sort(ids)
 	term := hs.GetTerm()
 	if k := len(ents); k > 0 {
 		term = max(term, ents[k-1].GetTerm())
@@ -97,41 +102,48 @@ func (n *Node) forcedChanges(ids []uint64) []*raftpb.ConfChange {
 	return ccs
 }
 
-// effectiveIDs is the membership, voters and learners, that the snapshot
-// marker and the membership changes after it leave, in ID order (etcd's
-// GetEffectiveNodeIDsFromWALEntries).
-func effectiveIDs(snap *raftpb.SnapshotMetadata, ents []*raftpb.Entry) ([]uint64, error) {
-	ids := map[uint64]bool{}
+// effectiveIDs is the membership that the snapshot marker and the
+// membership changes after it leave, voters and learners apart, each in ID
+// order (etcd's GetEffectiveNodeIDsFromWALEntries, which does not tell
+// them apart).
+func effectiveIDs(snap *raftpb.SnapshotMetadata, ents []*raftpb.Entry) (voters, learners []uint64, err error) {
+	role := map[uint64]bool{} // id -> is a learner
 	cs := snap.GetConfState()
 	for _, id := range cs.GetVoters() {
-		ids[id] = true
+		role[id] = false
 	}
 	for _, id := range cs.GetLearners() {
-		ids[id] = true
+		role[id] = true
 	}
 	for _, e := range ents {
 		switch e.GetType() {
 		case raftpb.EntryType_EntryConfChange:
 		case raftpb.EntryType_EntryConfChangeV2:
-			return nil, fmt.Errorf("raftnode: --force-new-cluster: entry %d is a joint-consensus membership change, which this version cannot apply", e.GetIndex())
+			return nil, nil, fmt.Errorf("raftnode: --force-new-cluster: entry %d is a joint-consensus membership change, which this version cannot apply", e.GetIndex())
 		default:
 			continue
 		}
 		var cc raftpb.ConfChange
 		if err := proto.Unmarshal(e.Data, &cc); err != nil {
-			return nil, fmt.Errorf("raftnode: --force-new-cluster: decode membership change %d: %w", e.GetIndex(), err)
+			return nil, nil, fmt.Errorf("raftnode: --force-new-cluster: decode membership change %d: %w", e.GetIndex(), err)
 		}
 		switch cc.GetType() {
-		case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode:
-			ids[cc.GetNodeId()] = true
+		case raftpb.ConfChangeType_ConfChangeAddNode:
+			role[cc.GetNodeId()] = false // also a learner's promotion
+		case raftpb.ConfChangeType_ConfChangeAddLearnerNode:
+			role[cc.GetNodeId()] = true
 		case raftpb.ConfChangeType_ConfChangeRemoveNode:
-			delete(ids, cc.GetNodeId())
+			delete(role, cc.GetNodeId())
 		}
 	}
-	out := make([]uint64, 0, len(ids))
-	for id := range ids {
-		out = append(out, id)
+	for id, learner := range role {
+		if learner {
+			learners = append(learners, id)
+		} else {
+			voters = append(voters, id)
+		}
 	}
-	slices.Sort(out)
-	return out, nil
+	slices.Sort(voters)
+	slices.Sort(learners)
+	return voters, learners, nil
 }

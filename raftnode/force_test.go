@@ -3,6 +3,7 @@ package raftnode
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,9 +27,9 @@ func dataEntry(index, term uint64) *raftpb.Entry {
 	return &raftpb.Entry{Type: raftpb.EntryType_EntryNormal.Enum(), Index: proto.Uint64(index), Term: proto.Uint64(term), Data: []byte("x")}
 }
 
-// A restart with ForceNewCluster keeps the committed log (up to the
-// larger of the WAL's commit index and the store's applied index), drops
-// the rest, and appends committed changes that remove every other member,
+// A restart with ForceNewCluster keeps the whole log as committed (the
+// WAL's saved commit index may lag entries acknowledged before a power
+// cut), and appends committed changes that remove every other member,
 // learners too, adding this member first when the configuration lacks
 // it; the member then elects itself alone, and a later restart without
 // the flag finds the same log.
@@ -40,9 +41,9 @@ func TestForceNewCluster(t *testing.T) {
 		want    []string // the changes after the kept log
 		keep    uint64   // the last kept index
 	}{
-		{name: "store ahead of the WAL commit", voters: []uint64{1, 2, 3}, applied: 8, keep: 8, want: []string{"-2", "-3", "-4"}},
-		{name: "WAL commit", voters: []uint64{1, 2, 3}, applied: 6, keep: 7, want: []string{"-2", "-3", "-4"}},
-		{name: "self missing", voters: []uint64{2, 3}, applied: 6, keep: 7, want: []string{"+1", "-2", "-3", "-4"}},
+		{name: "store ahead of the WAL commit", voters: []uint64{1, 2, 3}, applied: 8, keep: 9, want: []string{"-2", "-3", "-4"}},
+		{name: "WAL commit", voters: []uint64{1, 2, 3}, applied: 6, keep: 9, want: []string{"-2", "-3", "-4"}},
+		{name: "self missing", voters: []uint64{2, 3}, applied: 6, keep: 9, want: []string{"+1", "-2", "-3", "-4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -54,8 +55,8 @@ func TestForceNewCluster(t *testing.T) {
 			if err := w.SaveSnapshot(&raftpb.SnapshotMetadata{Index: &five, Term: &two, ConfState: &raftpb.ConfState{Voters: tc.voters}}); err != nil {
 				t.Fatal(err)
 			}
-			// 6 data, 7 adds learner 4 (committed), 8 and 9 data (not
-			// committed by the WAL's hard state).
+			// 6 data, 7 adds learner 4 (committed), 8 and 9 data (past
+			// the WAL's saved commit index: kept all the same).
 			ents := []*raftpb.Entry{dataEntry(6, 3), confEntry(t, 7, 3, raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4), dataEntry(8, 3), dataEntry(9, 3)}
 			if err := w.Save(&raftpb.HardState{Term: proto.Uint64(3), Vote: proto.Uint64(2), Commit: proto.Uint64(7)}, ents); err != nil {
 				t.Fatal(err)
@@ -129,6 +130,43 @@ func TestForceNewCluster(t *testing.T) {
 				t.Fatal("nothing replayed")
 			}
 		})
+	}
+}
+
+// A learner cannot be forced: it is refused before anything is written,
+// and the member then restarts without the flag as it was.
+func TestForceNewClusterRefusesALearner(t *testing.T) {
+	dir := t.TempDir()
+	w, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	five, two := uint64(5), uint64(2)
+	if err := w.SaveSnapshot(&raftpb.SnapshotMetadata{Index: &five, Term: &two,
+		ConfState: &raftpb.ConfState{Voters: []uint64{2, 3}, Learners: []uint64{1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Save(&raftpb.HardState{Term: proto.Uint64(2), Commit: proto.Uint64(6)}, []*raftpb.Entry{dataEntry(6, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{ID: 1, WALDir: dir, TickInterval: 10 * time.Millisecond, ForceNewCluster: true, Applied: 6}
+	if n, err := Start(cfg); err == nil || !strings.Contains(err.Error(), "is a learner") {
+		if n != nil {
+			n.Stop()
+		}
+		t.Fatalf("forcing a learner: %v, want a refusal", err)
+	}
+	cfg.ForceNewCluster = false
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Stop()
+	if v := n.Status().Config.Learners; !hasKey(v, 1) {
+		t.Errorf("after a refused force the member is no longer a learner: %v", n.Status().Config)
 	}
 }
 

@@ -240,6 +240,11 @@ func start(cfg *Config) (_ *Server, err error) {
 	s.noteMembership()
 	info := s.info
 	s.applier = apply.New(s.store, s.lessor, s.alarms, s.members, s.auth)
+	if cfg.ForceNewCluster && s.members.IsRemoved(info.MemberID) {
+		// Raft would refuse to add it back, and removing the others
+		// would then leave no voter: refuse before the WAL is touched.
+		return nil, fmt.Errorf("server: --force-new-cluster: member %x was removed from its cluster; force another member, or restore a snapshot into a new cluster (cairnutl snapshot restore)", info.MemberID)
+	}
 	s.metrics = metrics.New(cfg.Metrics == "extensive")
 	s.applier.OnCommit = func(d time.Duration) { s.metrics.BackendCommit.Observe(d.Seconds()) }
 	s.ids = newIDGenerator(info.MemberID, time.Now())

@@ -31,17 +31,9 @@ func TestEventLogLines(t *testing.T) {
 	cli := c.Client(t)
 
 	// The leader counts a restarted peer as up once it has been
-	// connected for a few seconds (etcd's rule): retry until then.
+	// connected for a few seconds (etcd's rule).
 	var add *clientv3.MemberAddResponse
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(250 * time.Millisecond) {
-		if add, err = cli.MemberAddAsLearner(ctx, []string{loopback(t)}); err == nil {
-			break
-		}
-		if time.Now().After(deadline) || !strings.Contains(err.Error(), "unhealthy cluster") {
-			t.Fatal(err)
-		}
-	}
+	untilHealthy(t, func() (err error) { add, err = cli.MemberAddAsLearner(ctx, []string{loopback(t)}); return err })
 	if _, err := cli.MemberRemove(ctx, add.Member.ID); err != nil {
 		t.Fatal(err)
 	}

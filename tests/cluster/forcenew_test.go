@@ -268,3 +268,33 @@ func sameKV(a, b *mvccpb.KeyValue) bool {
 	return string(a.Key) == string(b.Key) && string(a.Value) == string(b.Value) && a.CreateRevision == b.CreateRevision &&
 		a.ModRevision == b.ModRevision && a.Version == b.Version && a.Lease == b.Lease
 }
+
+// A member that was removed from its cluster cannot be forced (raft
+// would refuse to add it back and the removals would leave no voter):
+// it stops at once with a clear error, and its data directory is left
+// as it was. Cairn's own refusal (the reference run skips it).
+func TestForceNewClusterRefusesARemovedMember(t *testing.T) {
+	if testcluster.Reference() {
+		t.Skip("Cairn's own refusal")
+	}
+	c := testcluster.New(t, testcluster.Config{Size: 3})
+	ctx := testContext(t)
+	c.WaitLeader(t)
+	gone := c.Members[2]
+	untilHealthy(t, func() error { _, err := c.Client(t).MemberRemove(ctx, gone.ID()); return err })
+	select {
+	case <-gone.Exited():
+	case <-time.After(30 * time.Second):
+		gone.Kill()
+	}
+	gone.Flags = append(gone.Flags, "--force-new-cluster")
+	gone.Launch()
+	select {
+	case <-gone.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("a removed member forced with --force-new-cluster did not stop")
+	}
+	if !strings.Contains(gone.Logs(), "was removed from its cluster") {
+		t.Fatalf("the removed member's logs:\n%s", gone.Logs())
+	}
+}

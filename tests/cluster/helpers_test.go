@@ -226,3 +226,19 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() error)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// untilHealthy retries a membership change the leader refuses with
+// "unhealthy cluster" until it has been connected to its peers long
+// enough (etcd's rule, a few seconds after a start), for at most 20 s.
+func untilHealthy(t *testing.T, change func() error) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		err := change()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "unhealthy cluster") {
+			t.Fatal(err)
+		}
+	}
+}
