@@ -97,6 +97,7 @@ type Server struct {
 	stopOnce sync.Once
 	errMu    sync.Mutex
 	err      error
+	failedc  chan struct{} // closed by the first fail
 	// engineFailed receives the engine's first failed flush.
 	engineFailed chan error
 }
@@ -169,7 +170,7 @@ func start(cfg *Config) (_ *Server, err error) {
 		walDir = filepath.Join(memberDir, "wal")
 	}
 
-	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), propSem: make(chan struct{}, 1024), engineFailed: make(chan error, 1)}
+	srv := &Server{cfg: cfg, lg: lg, stopc: make(chan struct{}), donec: make(chan struct{}), readyc: make(chan struct{}), failedc: make(chan struct{}), propSem: make(chan struct{}, 1024), engineFailed: make(chan error, 1)}
 	// s is not the named result: "return nil, err" must not clear the
 	// member that goroutines and hooks started below still use while
 	// shutdown stops them.
@@ -491,13 +492,21 @@ func (s *Server) watchEngine() {
 // fail records a fatal error and stops the member.
 func (s *Server) fail(err error) {
 	s.errMu.Lock()
-	if s.err == nil {
+	first := s.err == nil
+	if first {
 		s.err = err
+		close(s.failedc)
 	}
 	s.errMu.Unlock()
 	s.lg.Error("server: fatal error, stopping", "err", err)
 	go s.Stop()
 }
+
+// Failed is closed when a fatal error has begun stopping the member. The
+// stop may not finish if what failed is what it waits on (an engine that
+// blocks every commit once its disk is full): a process should then exit
+// without waiting for Done for ever.
+func (s *Server) Failed() <-chan struct{} { return s.failedc }
 
 // Done is closed when the member has stopped.
 func (s *Server) Done() <-chan struct{} { return s.donec }
@@ -512,7 +521,11 @@ func (s *Server) Err() error {
 // Stop stops serving, stops the Raft node and closes the store.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		s.transferLeadershipOnStop()
+		if s.Err() == nil {
+			// A failed member hands nothing over: its store may be
+			// what failed, and the hand-over keeps it applying.
+			s.transferLeadershipOnStop()
+		}
 		s.shutdown()
 		close(s.donec)
 	})

@@ -5,9 +5,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cairnkv/cairn/server"
 )
+
+// failedStopTimeout bounds the stop after a fatal member error; the
+// process then exits whether or not the member's goroutines have ended.
+const failedStopTimeout = 15 * time.Second
 
 // serve starts the member and waits: SIGINT or SIGTERM stops it gracefully
 // (exit 0; a second signal exits 1 at once), a fatal member error exits 1.
@@ -33,6 +38,16 @@ func serve(cfg *server.Config, lg *slog.Logger) int {
 		}
 		lg.Info("member stopped")
 		return 0
+	case <-s.Failed():
+		// Give the stop a bound: what failed (a full disk under the
+		// engine) may be what it waits on.
+		select {
+		case <-s.Done():
+		case <-time.After(failedStopTimeout):
+			lg.Error("member did not stop after a fatal error; exiting", "timeout", failedStopTimeout)
+		}
+		lg.Error("member stopped", "error", s.Err())
+		return 1
 	case sig := <-sigc:
 		lg.Info("received signal; shutting down", "signal", sig.String())
 	}
