@@ -152,16 +152,28 @@ func Open(dir string, opts Options) (*WAL, error) {
 	return w, nil
 }
 
-// makeDir creates dir with mode 0700 if it does not exist, and makes the new
-// directory entry durable.
+// makeDir creates dir with mode 0700 if it does not exist, and makes its
+// entry durable, and those of the parents it created: each parent up to
+// the first that already existed is fsynced, on every open (a crash after
+// an earlier MkdirAll may have left the entries on disk but not durable).
 func makeDir(dir string) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
+	dir = filepath.Clean(dir)
+	var made []string // dir and the parents MkdirAll may create, deepest first
+	for d := dir; ; d = filepath.Dir(d) {
+		made = append(made, d)
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("wal: create %s: %w", dir, err)
 	}
-	return syncDir(filepath.Dir(filepath.Clean(dir)))
+	for _, d := range made {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func syncDir(dir string) error {
