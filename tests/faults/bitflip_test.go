@@ -250,33 +250,7 @@ func TestBitFlipClientSnapshot(t *testing.T) {
 // it, refuse it, get it again from the leader and end up with every
 // acknowledged write.
 func TestBitFlipReceivedSnapshot(t *testing.T) {
-	disks := []*disk{newDisk(t), newDisk(t), newDisk(t)}
-	next := 0
-	c := testcluster.New(t, testcluster.Config{
-		Size:  3,
-		Flags: []string{"--snapshot-count=200", "--snapshot-catchup-entries=50"},
-		DataDir: func(name string) string {
-			d := disks[next]
-			next++
-			return filepath.Join(d.mnt, name+".data")
-		},
-	})
-	li := leaderIndex(t, c)
-	fi := (li + 1) % 3
-	f, fd := c.Members[fi], disks[fi]
-	f.Stop()
-	var eps []string
-	for i, m := range c.Members {
-		if i != fi {
-			eps = append(eps, m.ClientURL)
-		}
-	}
-	stop := make(chan struct{})
-	got := make(chan []ack)
-	go func() { got <- load(t, eps, 4, "flip", stop) }()
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	acks := <-got
+	f, fd, acks := followerBehind(t, "flip")
 	fd.fs.FlipWrite(func(name string) bool { return strings.HasPrefix(name, "incoming-") })
 	f.Launch()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -284,13 +258,7 @@ func TestBitFlipReceivedSnapshot(t *testing.T) {
 	if err := waitStarted(f, 30*time.Second); err != nil {
 		t.Fatalf("the follower did not come back after a corrupted snapshot: %v", err)
 	}
-	v, err := check(ctx, f.ClientURL, acks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(v) > 0 {
-		t.Fatalf("%d violations on the follower; the first: %s", len(v), strings.Join(v[:min(5, len(v))], "; "))
-	}
+	mustHold(t, ctx, f.ClientURL, acks, "on the follower")
 	if fd.fs.Stats().FlippedBytes != 1 {
 		t.Fatalf("no byte was flipped: the follower took no snapshot")
 	}

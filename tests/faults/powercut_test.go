@@ -202,6 +202,19 @@ func history(ctx context.Context, ep string, want int64) (map[int64][]*clientv3.
 	return nil, 0, fmt.Errorf("watch on %s ended before revision %d: %v", ep, rev, ctx.Err())
 }
 
+// mustHold fails the test unless every acknowledged write holds on the
+// member at ep (check), naming what happened before in the message.
+func mustHold(t *testing.T, ctx context.Context, ep string, acks []ack, what string) {
+	t.Helper()
+	v, err := check(ctx, ep, acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) > 0 {
+		t.Fatalf("%d violations %s; the first: %s", len(v), what, strings.Join(v[:min(5, len(v))], "; "))
+	}
+}
+
 // check compares what the member at ep holds with every acknowledged
 // write: each must be there at its revision with its value, and the
 // revisions must run without a gap. It returns the violations.
@@ -471,13 +484,7 @@ func TestFsyncEIOStopsMember(t *testing.T) {
 	m.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	v, err := check(ctx, m.ClientURL, acks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(v) > 0 {
-		t.Fatalf("%d violations after the EIO and a power cut; the first: %s", len(v), strings.Join(v[:min(5, len(v))], "; "))
-	}
+	mustHold(t, ctx, m.ClientURL, acks, "after the EIO and a power cut")
 	t.Logf("%d acknowledged writes, all there after the restart; %d fsyncs failed", len(acks), d.fs.Stats().FailedSyncs)
 }
 
