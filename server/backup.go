@@ -40,15 +40,8 @@ func (s *Server) newBackups() (*backup.Scheduler, error) {
 // before closing the store.
 func (s *Server) runBackups(sch *backup.Scheduler) {
 	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.stopContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stopc:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	sch.Run(ctx)
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,15 +255,8 @@ func (s *Server) discover() error {
 	}
 	sort.Strings(parts)
 	s.lg.Info("Bootstrapping cluster using v3 discovery.")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := s.stopContext()
 	defer cancel()
-	go func() {
-		select {
-		case <-s.stopc:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	str, err := discovery.Join(ctx, s.lg, *cfg.Discovery, id, strings.Join(parts, ","))
 	if err != nil {
 		return fmt.Errorf("error validating peerURLs: discovery: join: %w", err)

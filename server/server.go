@@ -502,6 +502,20 @@ func (s *Server) fail(err error) {
 	go s.Stop()
 }
 
+// stopContext is a context cancelled when the member stops (or cancel is
+// called), for work that must not outlive it.
+func (s *Server) stopContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-s.stopc:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
 // Failed is closed when a fatal error has begun stopping the member. The
 // stop may not finish if what failed is what it waits on (an engine that
 // blocks every commit once its disk is full): a process should then exit

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +54,7 @@ func TestGarbageOnThePeerPort(t *testing.T) {
 	l := startLoad(t, cli, "gp/", 4)
 	l.waitMore(t, 50, 30*time.Second)
 	pid := target.PID()
-	rssBefore := procStatusKiB(t, pid, "VmRSS")
+	rssBefore := testcluster.ProcStatusKiB(t, pid, "VmRSS")
 
 	// 1. Random bytes on fresh TCP connections, of every size up to 64 KiB.
 	for range 300 {
@@ -109,7 +108,7 @@ func TestGarbageOnThePeerPort(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	rssHeld := procStatusKiB(t, pid, "VmRSS")
+	rssHeld := testcluster.ProcStatusKiB(t, pid, "VmRSS")
 	// Clients are still served while they are held.
 	readStart := time.Now()
 	if _, err := target.Client(t).Get(ctx, "gp/"); err != nil {
@@ -125,8 +124,8 @@ func TestGarbageOnThePeerPort(t *testing.T) {
 	l.stop()
 	acked, failed := l.snapshot()
 	checkAcked(t, ctx, cli, "gp/", acked)
-	rssAfter := procStatusKiB(t, pid, "VmRSS")
-	hwm := procStatusKiB(t, pid, "VmHWM")
+	rssAfter := testcluster.ProcStatusKiB(t, pid, "VmRSS")
+	hwm := testcluster.ProcStatusKiB(t, pid, "VmHWM")
 	if !target.Running() || target.PID() != pid {
 		t.Fatal("the member under garbage exited")
 	}
@@ -280,24 +279,4 @@ func hostOf(t *testing.T, rawURL string) string {
 		t.Fatal(err)
 	}
 	return u.Host
-}
-
-// procStatusKiB reads a "kB" field of /proc/PID/status (VmRSS, VmHWM).
-func procStatusKiB(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("%s: %q: %v", field, line, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }

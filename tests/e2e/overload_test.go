@@ -8,7 +8,6 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,31 +115,11 @@ func (p *readProbe) check(t *testing.T, what string, bound time.Duration) {
 	}
 }
 
-// procKiB reads a "kB" field (VmRSS, VmHWM) of /proc/PID/status.
-func procKiB(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("%s: %q: %v", field, line, err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
-}
-
 // checkMemory logs the member's RSS and peak against the baseline and
 // fails if the peak grew past bound KiB.
 func checkMemory(t *testing.T, m *testcluster.Member, what string, baseRSS, bound int64) {
 	t.Helper()
-	rss, hwm := procKiB(t, m.PID(), "VmRSS"), procKiB(t, m.PID(), "VmHWM")
+	rss, hwm := testcluster.ProcStatusKiB(t, m.PID(), "VmRSS"), testcluster.ProcStatusKiB(t, m.PID(), "VmHWM")
 	t.Logf("%s: server RSS %d MiB before, %d MiB after, peak (VmHWM) %d MiB", what, baseRSS>>10, rss>>10, hwm>>10)
 	if hwm-baseRSS > bound {
 		t.Errorf("%s: peak RSS %d MiB is more than %d MiB over the %d MiB before", what, hwm>>10, bound>>10, baseRSS>>10)
@@ -260,7 +239,7 @@ func countEvents(t *testing.T, wss []pb.Watch_WatchClient, perStream int, first,
 // order, and another client's reads stay fast.
 func TestOverloadTenThousandWatchers(t *testing.T) {
 	m, cli, ctx := start(t)
-	base := procKiB(t, m.PID(), "VmRSS")
+	base := testcluster.ProcStatusKiB(t, m.PID(), "VmRSS")
 	probe := startReadProbe(t, m)
 
 	began := time.Now()
@@ -297,7 +276,7 @@ func TestOverloadTenThousandWatchers(t *testing.T) {
 func TestOverloadUnreadWatchStreams(t *testing.T) {
 	const unreadStreams = 6
 	m, cli, ctx := start(t)
-	base := procKiB(t, m.PID(), "VmRSS")
+	base := testcluster.ProcStatusKiB(t, m.PID(), "VmRSS")
 	firstRev := rev(t, ctx, cli) + 1
 	var wss []pb.Watch_WatchClient
 	for range unreadStreams {
@@ -369,7 +348,7 @@ func TestOverloadConnectionChurn(t *testing.T) {
 		}
 		return len(ents)
 	}
-	base, baseFDs := procKiB(t, pid, "VmRSS"), fds()
+	base, baseFDs := testcluster.ProcStatusKiB(t, pid, "VmRSS"), fds()
 	probe := startReadProbe(t, m)
 	addr := strings.TrimPrefix(m.Endpoint(), "http://")
 	var (
@@ -423,7 +402,7 @@ func TestOverloadConnectionChurn(t *testing.T) {
 // put reads back whole.
 func TestOverloadPendingRequests(t *testing.T) {
 	m, cli, ctx := start(t, "--quota-backend-bytes=4294967296")
-	base := procKiB(t, m.PID(), "VmRSS")
+	base := testcluster.ProcStatusKiB(t, m.PID(), "VmRSS")
 	clis := make([]*clientv3.Client, 10)
 	for i := range clis {
 		clis[i] = m.Client(t)
