@@ -345,7 +345,10 @@ func TestPeerAutoTLSCluster(t *testing.T) {
 		go func() { defer wg.Done(); procs[i] = startProcNoWait(t, dir, args(i)...) }()
 	}
 	wg.Wait()
-	ctx := testContext(t)
+	// Three processes starting at once on a loaded machine may take a
+	// while: more than testContext's bound.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
 	cli := newClient(t, clientv3.Config{Endpoints: clients})
 	var rev int64
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
@@ -363,14 +366,23 @@ func TestPeerAutoTLSCluster(t *testing.T) {
 	seen := func(what string) {
 		t.Helper()
 		for i, u := range clients {
-			mc := newClient(t, clientv3.Config{Endpoints: []string{u}})
-			for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-				g, err := mc.Get(ctx, "auto", clientv3.WithSerializable())
+			// A fresh client per attempt, each with its own timeout: a
+			// member still starting on a loaded machine must not leave
+			// one client in gRPC's growing reconnect backoff.
+			get := func() (*clientv3.GetResponse, error) {
+				mc := newClient(t, clientv3.Config{Endpoints: []string{u}})
+				defer mc.Close()
+				gctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				return mc.Get(gctx, "auto", clientv3.WithSerializable())
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				g, err := get()
 				if err == nil && len(g.Kvs) == 1 && g.Kvs[0].ModRevision == rev {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s: member %s never served the write at revision %d (%v, %v)", what, names[i], rev, g, err)
+					t.Fatalf("%s: member %s never served the write at revision %d (%v, %v); its output:\n%s", what, names[i], rev, g, err, procs[i].logs())
 				}
 			}
 		}
