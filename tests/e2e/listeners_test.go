@@ -395,11 +395,20 @@ func TestPeerAutoTLSCluster(t *testing.T) {
 	// peers take it back.
 	_ = procs[2].cmd.Process.Kill()
 	<-procs[2].done
-	resp, err := cli.Put(ctx, "auto", "again")
-	if err != nil {
-		t.Fatal(err)
+	// If it was the leader, the two others elect one first: retry the
+	// write through that election.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := cli.Put(pctx, "auto", "again")
+		cancel()
+		if err == nil {
+			rev = resp.Header.Revision
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write after a member was killed: %v", err)
+		}
 	}
-	rev = resp.Header.Revision
 	procs[2] = startProcNoWait(t, dir, args(2)...)
 	seen("after a restart")
 }
