@@ -378,7 +378,9 @@ func TestPeerAutoTLSCluster(t *testing.T) {
 			}
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 				g, err := get()
-				if err == nil && len(g.Kvs) == 1 && g.Kvs[0].ModRevision == rev {
+				// At rev or later: a retried write that timed out may
+				// have been committed too, and then again.
+				if err == nil && len(g.Kvs) == 1 && g.Kvs[0].ModRevision >= rev {
 					break
 				}
 				if time.Now().After(deadline) {
